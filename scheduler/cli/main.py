@@ -1,0 +1,41 @@
+"""The `spotsched` command: one typer app; each command group lives in its own module."""
+
+from __future__ import annotations
+
+import typer
+
+from scheduler import __version__
+
+app = typer.Typer(
+    name="spotsched",
+    help="A cost-aware spot GPU scheduler daemon for RunPod.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"spotsched {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: bool = typer.Option(
+        False, "--version", callback=_version, is_eager=True, help="Print the version and exit."
+    ),
+) -> None:
+    """spotsched: run GPU jobs on RunPod spot pods as cheaply as their limits and deadlines allow."""
+
+
+def _register() -> None:
+    from scheduler.cli import emulator_cmd
+
+    emulator_cmd.register(app)
+
+
+def main() -> None:
+    _register()
+    app()

@@ -1,0 +1,1 @@
+"""The domain: values, states and their one transition table. No I/O, no clock reads."""

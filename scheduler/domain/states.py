@@ -1,0 +1,121 @@
+"""Lifecycle states and the one transition table for each state machine.
+
+Nothing but the store writes a `state` column, and the store only moves a row along an edge
+listed here (compare-and-set on the `from` state, an event row in the same transaction).
+Intents such as `cancel_requested` are columns of their own, never states.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from enum import StrEnum
+
+from scheduler.domain.errors import SpotschedError
+
+
+class JobState(StrEnum):
+    QUEUED = "queued"
+    LAUNCHING = "launching"
+    RUNNING = "running"
+    PREEMPTED = "preempted"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+    EXPIRED = "expired"
+    INVALID = "invalid"
+
+
+class AttemptState(StrEnum):
+    """An attempt is one pod. `preempted` = the spot pod is stopped and may be bid-resumed."""
+
+    LAUNCHING = "launching"
+    RUNNING = "running"
+    PREEMPTED = "preempted"
+    ENDED = "ended"
+
+
+class AttemptKind(StrEnum):
+    SPOT = "spot"
+    ON_DEMAND = "on_demand"
+
+
+class EndReason(StrEnum):
+    COMPLETED = "completed"
+    IDLE = "idle"
+    PREEMPTED = "preempted"
+    CANCELLED = "cancelled"
+    FAILED = "failed"
+    BUDGET = "budget"
+    MAX_RUNTIME = "max_runtime"
+    LAUNCH_FAILED = "launch_failed"
+    LOST = "lost"
+    ABANDONED = "abandoned"
+
+
+class CloudType(StrEnum):
+    SECURE = "SECURE"
+    COMMUNITY = "COMMUNITY"
+    ALL = "ALL"
+
+
+class OnIdle(StrEnum):
+    TERMINATE = "terminate"
+    STOP = "stop"
+
+
+_Q, _L, _R, _P = JobState.QUEUED, JobState.LAUNCHING, JobState.RUNNING, JobState.PREEMPTED
+_S, _F, _C, _E, _I = (
+    JobState.SUCCEEDED,
+    JobState.FAILED,
+    JobState.CANCELLED,
+    JobState.EXPIRED,
+    JobState.INVALID,
+)
+
+JOB_TRANSITIONS: Mapping[JobState, frozenset[JobState]] = {
+    # queued: waiting for a launch; a row that fails validation becomes invalid.
+    _Q: frozenset({_L, _E, _C, _I, _F}),
+    # launching: the intent row is written; the create call may fail (back to queued).
+    _L: frozenset({_R, _Q, _F, _C, _P}),
+    _R: frozenset({_S, _F, _C, _P, _Q}),
+    # preempted: resume (launching), relaunch later (queued), or give up.
+    _P: frozenset({_Q, _L, _R, _F, _C, _E}),
+    _S: frozenset(),
+    _F: frozenset(),
+    _C: frozenset(),
+    _E: frozenset(),
+    _I: frozenset(),
+}
+
+TERMINAL_JOB_STATES = frozenset(s for s, nxt in JOB_TRANSITIONS.items() if not nxt)
+LIVE_JOB_STATES = frozenset({_L, _R, _P})
+
+_AL, _AR, _AP, _AE = (
+    AttemptState.LAUNCHING,
+    AttemptState.RUNNING,
+    AttemptState.PREEMPTED,
+    AttemptState.ENDED,
+)
+
+ATTEMPT_TRANSITIONS: Mapping[AttemptState, frozenset[AttemptState]] = {
+    _AL: frozenset({_AR, _AE, _AP}),
+    _AR: frozenset({_AP, _AE}),
+    _AP: frozenset({_AL, _AR, _AE}),
+    _AE: frozenset(),
+}
+
+LIVE_ATTEMPT_STATES = frozenset({_AL, _AR, _AP})
+
+
+class IllegalTransition(SpotschedError):
+    """That state change is not in the transition table."""
+
+
+def check_job_transition(old: JobState, new: JobState) -> None:
+    if new not in JOB_TRANSITIONS[old]:
+        raise IllegalTransition(f"job cannot go from {old} to {new}")
+
+
+def check_attempt_transition(old: AttemptState, new: AttemptState) -> None:
+    if new not in ATTEMPT_TRANSITIONS[old]:
+        raise IllegalTransition(f"attempt cannot go from {old} to {new}")
