@@ -1,0 +1,379 @@
+"""`RunPodClient`: the production RunPod GraphQL client (the provider port).
+
+Synchronous, over an injected `httpx.Client` (the caller owns base URL, transport and
+connection pool); time comes from an injected `Clock`, randomness from an injected
+`random.Random`, so retries can be replayed exactly on a `VirtualClock`.
+
+What it guarantees:
+
+- Every call returns frozen `models` values or raises a `errors.RunPodError` subclass that says
+  what to do next; no httpx exception or type leaves this package.
+- Reads, stop, terminate and volume delete are retried on `TransientError` (capped exponential
+  back-off, full jitter, `Retry-After` as a lower bound). Creates (deploy, resume, bid-resume,
+  volume, template) are never retried: one that timed out may have succeeded, and only the caller
+  can resolve that (by the pod's deterministic name).
+- The API key travels only in the `Authorization: Bearer` header, never in the URL, and never
+  appears in an exception message, a log line or a repr.
+
+It does not decide anything (no policy) and never sleeps except between retries.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any, Final, TypeVar
+
+import httpx
+import structlog
+
+from scheduler import __version__
+from scheduler.domain.clock import Clock
+from scheduler.runpod import documents, parse
+from scheduler.runpod.documents import Operation
+from scheduler.runpod.errors import (
+    AuthenticationError,
+    NotFoundError,
+    RunPodError,
+    TransientError,
+)
+from scheduler.runpod.models import (
+    Account,
+    DataCenter,
+    DeployRequest,
+    Market,
+    NetworkVolume,
+    Pod,
+    RequestRecord,
+    Template,
+)
+from scheduler.runpod.retry import RetryPolicy
+from scheduler.runpod.secret import ApiKey
+from scheduler.runpod.translate import error_from_transport, error_kind, root_value
+
+T = TypeVar("T")
+
+DEFAULT_URL: Final = "/graphql"
+USER_AGENT: Final = f"spotsched/{__version__}"
+DEFAULT_MARKET_COMBOS: Final[tuple[tuple[int, bool | None], ...]] = ((1, True), (1, False))
+
+_log = structlog.get_logger(__name__)
+
+# httpx raises these outside its HTTPError tree; all of them must be translated too.
+_HTTPX_ERRORS = (httpx.HTTPError, httpx.InvalidURL, httpx.StreamError, httpx.CookieConflict)
+
+
+class RunPodClient:
+    """RunPod's GraphQL API as typed, idempotent-where-possible method calls."""
+
+    def __init__(
+        self,
+        http: httpx.Client,
+        api_key: str | None,
+        *,
+        clock: Clock,
+        rng: random.Random | None = None,
+        retry: RetryPolicy = RetryPolicy(),  # noqa: B008 - frozen, so sharing it is safe
+        on_request: Callable[[RequestRecord], None] | None = None,
+        timeout: float = 30.0,
+        url: str = DEFAULT_URL,
+    ) -> None:
+        target = httpx.URL(url)
+        if "api_key" in str(target.params) or "api_key" in str(http.base_url.params):
+            raise ValueError("pass the API key as api_key=, never in the URL")
+        if target.is_relative_url and not http.base_url.is_absolute_url:
+            raise ValueError(f"url {url!r} is relative but the httpx.Client has no base_url")
+        self._http = http
+        self._url = url
+        self._key = ApiKey(api_key) if api_key and api_key.strip() else None
+        self._clock = clock
+        self._rng = rng if rng is not None else random.Random()
+        self._retry = retry
+        self._on_request = on_request
+        self._timeout = timeout
+
+    def __repr__(self) -> str:
+        key = "'***'" if self._key is not None else "None"
+        return f"RunPodClient(url={self._url!r}, api_key={key})"
+
+    # ------------------------------------------------------------------ reads
+
+    def market(self, combos: Sequence[tuple[int, bool | None]] = DEFAULT_MARKET_COMBOS) -> Market:
+        """Every GPU type with one `lowestPrice` per (gpu_count, secure_cloud) combination.
+
+        `secure_cloud` None asks for both clouds. One request; works without an API key.
+        """
+        unique = tuple(dict.fromkeys((int(n), s) for n, s in combos))
+        if not unique:
+            raise ValueError("market() needs at least one (gpu_count, secure_cloud) combination")
+        for n, secure in unique:
+            if n < 1 or secure not in (True, False, None):
+                raise ValueError(f"bad market combination ({n!r}, {secure!r})")
+        op = documents.market_operation(len(unique))
+        aliases = [documents.market_alias(i) for i in range(len(unique))]
+        variables: dict[str, Any] = {}
+        for alias, (n, secure) in zip(aliases, unique, strict=True):
+            variables[alias] = (
+                {"gpuCount": n}
+                if secure is None
+                else {
+                    "gpuCount": n,
+                    "secureCloud": secure,
+                }
+            )
+        return self._call(op, variables, lambda v: parse.market(v, unique, aliases))
+
+    def list_pods(self) -> tuple[Pod, ...]:
+        """Every pod of the account (any status)."""
+        return self._call(
+            documents.LIST_PODS,
+            {},
+            lambda v: parse.pods(_myself(v, documents.LIST_PODS).get("pods")),
+        )
+
+    def get_pod(self, pod_id: str) -> Pod | None:
+        """One pod, or None if RunPod does not know it (terminated or never existed)."""
+        try:
+            return self._call(
+                documents.GET_POD,
+                {"input": {"podId": pod_id}},
+                lambda v: None if v is None else parse.pod(v),
+            )
+        except NotFoundError:
+            return None
+
+    def account(self) -> Account:
+        """Balance, current spend rate and spend limit."""
+        return self._call(
+            documents.ACCOUNT, {}, lambda v: parse.account(_myself(v, documents.ACCOUNT))
+        )
+
+    def list_network_volumes(self) -> tuple[NetworkVolume, ...]:
+        op = documents.LIST_NETWORK_VOLUMES
+        return self._call(
+            op, {}, lambda v: parse.network_volumes(_myself(v, op).get("networkVolumes"))
+        )
+
+    def data_centers(
+        self, gpu_count: int = 1, secure_cloud: bool | None = None
+    ) -> tuple[DataCenter, ...]:
+        """Data centres with per-GPU-type availability for `gpu_count` GPUs. No key needed."""
+        availability: dict[str, Any] = {"gpuCount": gpu_count}
+        if secure_cloud is not None:
+            availability["secureCloud"] = secure_cloud
+        return self._call(documents.DATA_CENTERS, {"input": availability}, parse.data_centers)
+
+    # ------------------------------------------------------------------ pod lifecycle
+
+    def deploy(self, req: DeployRequest) -> Pod:
+        """Create a pod: spot (`podRentInterruptable`) when `req.bid_per_gpu` is set.
+
+        Never retried. A `TransientError` here means the pod may or may not exist: find it by
+        `req.name`. Spot may raise `SpotUnsupportedError`; no capacity or a too-low bid raise
+        `CapacityError`.
+        """
+        op = documents.DEPLOY_SPOT if req.bid_per_gpu is not None else documents.DEPLOY_ON_DEMAND
+        return self._call(op, {"input": _deploy_input(req)}, parse.pod)
+
+    def stop_pod(self, pod_id: str) -> None:
+        """Stop a pod (GPU released, volume kept). Retried; `NotFoundError` if it is gone."""
+        self._call(documents.STOP_POD, {"input": {"podId": pod_id}}, _ignore)
+
+    def resume_pod(self, pod_id: str, gpu_count: int) -> Pod:
+        """Start a stopped on-demand pod on its original host. Never retried."""
+        variables = {"input": {"podId": pod_id, "gpuCount": gpu_count}}
+        return self._call(documents.RESUME_POD, variables, parse.pod)
+
+    def bid_resume_pod(self, pod_id: str, bid_per_gpu: float, gpu_count: int) -> Pod:
+        """Start (or re-bid) a stopped spot pod at `bid_per_gpu` $/GPU-hour. Never retried."""
+        variables = {"input": {"podId": pod_id, "bidPerGpu": bid_per_gpu, "gpuCount": gpu_count}}
+        return self._call(documents.BID_RESUME_POD, variables, parse.pod)
+
+    def terminate_pod(self, pod_id: str) -> bool:
+        """Delete a pod. True if it was terminated now, False if it was already gone.
+
+        Both mean the pod no longer exists (terminating is idempotent), so this is retried.
+        """
+        try:
+            self._call(documents.TERMINATE_POD, {"input": {"podId": pod_id}}, _ignore)
+        except NotFoundError:  # "pod not found to terminate"
+            return False
+        return True
+
+    # ------------------------------------------------------------------ templates, volumes
+
+    def save_template(
+        self,
+        name: str,
+        image_name: str,
+        *,
+        docker_args: str | None = None,
+        container_disk_gb: int = 10,
+        volume_gb: int = 0,
+        volume_mount_path: str = "/workspace",
+        ports: str | None = None,
+        env: Mapping[str, str] | Iterable[tuple[str, str]] | None = None,
+    ) -> Template:
+        """Create a pod template (names are unique per account). Never retried."""
+        pairs = env.items() if isinstance(env, Mapping) else (env or ())
+        template_input: dict[str, Any] = {
+            "name": name,
+            "imageName": image_name,
+            # The SDK always sends these (empty when unset); keep to what production accepts.
+            "dockerArgs": docker_args or "",
+            "containerDiskInGb": container_disk_gb,
+            "volumeInGb": volume_gb,
+            "volumeMountPath": volume_mount_path,
+            "ports": ports or "",
+            "env": _env_input(pairs),
+            "isServerless": False,
+        }
+        return self._call(documents.SAVE_TEMPLATE, {"input": template_input}, parse.template)
+
+    def create_network_volume(self, name: str, size_gb: int, data_center_id: str) -> NetworkVolume:
+        """Create a network volume. Never retried.
+
+        The data-centre id is upper-cased: dstack found lower-case ids accepted but broken.
+        """
+        volume_input = {"name": name, "size": size_gb, "dataCenterId": data_center_id.upper()}
+        return self._call(
+            documents.CREATE_NETWORK_VOLUME, {"input": volume_input}, parse.network_volume
+        )
+
+    def delete_network_volume(self, volume_id: str) -> bool:
+        """Delete a network volume. True if deleted now, False if it did not exist."""
+        try:
+            self._call(documents.DELETE_NETWORK_VOLUME, {"input": {"id": volume_id}}, _ignore)
+        except NotFoundError:  # "Tried to delete nonexistent network volume"
+            return False
+        return True
+
+    # ------------------------------------------------------------------ the one request path
+
+    def _call(self, op: Operation, variables: dict[str, Any], parse_root: Callable[[Any], T]) -> T:
+        if op.needs_key and self._key is None:
+            raise AuthenticationError("no RunPod API key is configured", operation=op.name)
+        attempts = self._retry.max_attempts if op.retry else 1
+        attempt = 1
+        while True:
+            try:
+                return self._attempt(op, variables, parse_root, attempt)
+            except TransientError as exc:
+                if not op.retry:
+                    raise TransientError(
+                        f"{exc.message}; {op.name} is not retried because it may have "
+                        "succeeded: look the resource up by name before creating it again",
+                        operation=op.name,
+                        retry_after=exc.retry_after,
+                    ) from exc
+                if attempt >= attempts:
+                    raise TransientError(
+                        f"{exc.message} (gave up after {attempt} attempts)",
+                        operation=op.name,
+                        retry_after=exc.retry_after,
+                    ) from exc
+                delay = self._retry.delay(attempt - 1, self._rng, exc.retry_after)
+                _log.info(
+                    "runpod_request_retry",
+                    operation=op.name,
+                    attempt=attempt,
+                    delay_seconds=round(delay, 3),
+                    retry_after=exc.retry_after,
+                )
+                self._clock.sleep(delay)
+                attempt += 1
+
+    def _attempt(
+        self,
+        op: Operation,
+        variables: dict[str, Any],
+        parse_root: Callable[[Any], T],
+        attempt: int,
+    ) -> T:
+        outcome = "ok"
+        started = time.perf_counter()
+        try:
+            try:
+                response = self._http.post(
+                    self._url,
+                    json={"query": op.document, "variables": variables},
+                    headers=self._headers(),
+                    timeout=self._timeout,
+                )
+            except _HTTPX_ERRORS as exc:
+                raise error_from_transport(exc, op) from exc
+            value = root_value(response, op, self._clock.now())
+            try:
+                return parse_root(value)
+            except parse.MalformedResponse as exc:
+                raise TransientError(
+                    f"RunPod answered {op.root} in an unexpected shape: {exc}", operation=op.name
+                ) from exc
+        except RunPodError as exc:
+            outcome = error_kind(exc)
+            if self._key is not None:
+                exc.args = (self._key.redact(exc.message), *exc.args[1:])
+            raise
+        finally:
+            self._record(RequestRecord(op.name, outcome, time.perf_counter() - started, attempt))
+
+    def _headers(self) -> dict[str, str]:
+        headers = {"User-Agent": USER_AGENT, "Accept": "application/json"}
+        if self._key is not None:
+            headers["Authorization"] = f"Bearer {self._key.reveal()}"
+        return headers
+
+    def _record(self, record: RequestRecord) -> None:
+        if self._on_request is None:
+            return
+        try:
+            self._on_request(record)
+        except Exception:
+            # Metrics must never change what a RunPod call did (a create that succeeded must
+            # still return its pod), so a failing hook is logged, not raised.
+            _log.exception("runpod_request_hook_failed", operation=record.operation)
+
+
+def _myself(value: Any, op: Operation) -> Mapping[str, Any]:
+    """`myself`, which RunPod returns as null when the key is missing or invalid."""
+    if value is None:
+        raise AuthenticationError(
+            "RunPod returned no account (myself is null): the API key is missing or invalid",
+            operation=op.name,
+        )
+    if not isinstance(value, Mapping):
+        raise parse.MalformedResponse("myself is not an object")
+    return value
+
+
+def _ignore(value: Any) -> None:
+    return None
+
+
+def _env_input(pairs: Iterable[tuple[str, str]]) -> list[dict[str, str]]:
+    return [{"key": key, "value": value} for key, value in pairs]
+
+
+def _deploy_input(req: DeployRequest) -> dict[str, Any]:
+    fields: dict[str, Any] = {
+        "name": req.name,
+        "imageName": req.image_name,
+        "gpuTypeId": req.gpu_type_id,
+        "gpuCount": req.gpu_count,
+        "cloudType": req.cloud_type,
+        "containerDiskInGb": req.container_disk_gb,
+        "volumeInGb": req.volume_gb,
+        "volumeMountPath": req.volume_mount_path,
+    }
+    optional = {
+        "ports": req.ports,
+        "dockerArgs": req.docker_args,
+        "networkVolumeId": req.network_volume_id,
+        "dataCenterId": req.data_center_id,
+        "bidPerGpu": req.bid_per_gpu,
+    }
+    fields.update({k: v for k, v in optional.items() if v is not None})
+    if req.env:
+        fields["env"] = _env_input(req.env)
+    return fields

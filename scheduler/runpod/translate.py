@@ -1,0 +1,200 @@
+"""Turn an HTTP exchange with RunPod into the root value or an error that says what to do next.
+
+Rules (reference §2, which records how the SDK, runpodctl, dstack and SkyPilot classify):
+
+- HTTP 401/403, a GraphQL error `Unauthorized` or one mentioning "forbidden", or the codes
+  UNAUTHENTICATED/FORBIDDEN → `AuthenticationError` (stop and alert).
+- For spot mutations only: a validation error saying the spot mutation, its input type or
+  `bidPerGpu` is unknown, or a business error saying spot is unsupported/removed/deprecated
+  (or code UNSUPPORTED) → `SpotUnsupportedError` (RunPod is removing spot pods).
+- "There are no (longer any) instances available…", "not enough free GPUs on the host
+  machine…" → `CapacityError` (RunPod does not tell a low bid from no capacity).
+- "pod not found…", "…nonexistent…" → `NotFoundError`.
+- INTERNAL_SERVER_ERROR, "Something went wrong…", rate-limit wording → `TransientError`.
+- Any other GraphQL error (HTTP 400 validation or HTTP 200 business error) → `RejectedError`.
+- HTTP 5xx, 408, 429 (with `Retry-After`), non-JSON bodies, a body without `data`, timeouts and
+  connection errors → `TransientError`.
+
+When several GraphQL errors arrive, the one that most changes what the caller does wins
+(authentication over spot-unsupported over capacity over not-found over rejected over
+transient: retrying cannot fix a request that is also wrong).
+
+This module is pure: no sleeping, no logging, no clock reads (the caller passes `now`).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+import httpx
+
+from scheduler.runpod.documents import Operation
+from scheduler.runpod.errors import (
+    AuthenticationError,
+    CapacityError,
+    NotFoundError,
+    RejectedError,
+    RunPodError,
+    SpotUnsupportedError,
+    TransientError,
+)
+from scheduler.runpod.retry import parse_retry_after
+
+_AUTH_CODES = frozenset({"UNAUTHENTICATED", "UNAUTHORIZED", "FORBIDDEN"})
+_TRANSIENT_CODES = frozenset({"INTERNAL_SERVER_ERROR", "SERVICE_UNAVAILABLE", "RATE_LIMITED"})
+
+_AUTH = re.compile(r"^\s*unauthori[sz]ed\b|\bforbidden\b", re.IGNORECASE)
+_CAPACITY = re.compile(
+    r"\bno (?:longer any )?instances available\b"
+    r"|\bnot enough free GPUs\b"
+    r"|\bdoes not have the resources to deploy\b",
+    re.IGNORECASE,
+)
+_NOT_FOUND = re.compile(r"\bnot found\b|\bnonexistent\b|\bdoes not exist\b", re.IGNORECASE)
+_TRANSIENT = re.compile(
+    r"^\s*something went wrong\b|\brate limit|\btoo many requests\b|\btemporarily unavailable\b",
+    re.IGNORECASE,
+)
+
+# Names that exist only for spot. graphql-js quotes with ", graphql-core 3.2 with '.
+_SPOT_NAMES = r"(?:podRentInterruptable|podBidResume|PodRentInterruptableInput|PodBidResumeInput)"
+_SPOT_UNKNOWN = re.compile(
+    rf"Cannot query field [\"']{_SPOT_NAMES}[\"']"
+    rf"|Unknown type [\"']{_SPOT_NAMES}[\"']"
+    rf"|Field [\"']bidPerGpu[\"'] is not defined by type"
+    rf"|Unknown argument [\"']bidPerGpu[\"']"
+    rf"|Field [\"']{_SPOT_NAMES}[\"'] (?:is not defined|does not exist)",
+)
+_SPOT_WORD = re.compile(r"\bspot\b|interrupt[ai]ble", re.IGNORECASE)
+_SPOT_GONE = re.compile(r"support|removed|deprecat|discontinu|retired", re.IGNORECASE)
+
+# Most decisive first: see the module docstring.
+_PRECEDENCE: tuple[type[RunPodError], ...] = (
+    AuthenticationError,
+    SpotUnsupportedError,
+    CapacityError,
+    NotFoundError,
+    RejectedError,
+    TransientError,
+)
+
+
+def error_kind(error: type[RunPodError] | RunPodError) -> str:
+    """The snake_case outcome of an error: `SpotUnsupportedError` → "spot_unsupported"."""
+    cls = error if isinstance(error, type) else type(error)
+    name = cls.__name__.removesuffix("Error") or "runpod"
+    return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
+
+
+def classify_graphql_error(message: str, code: str | None, op: Operation) -> type[RunPodError]:
+    """Which error class one GraphQL error (message and `extensions.code`) means for `op`."""
+    upper = (code or "").upper()
+    if upper in _AUTH_CODES or _AUTH.search(message):
+        return AuthenticationError
+    if op.spot and (
+        upper == "UNSUPPORTED"
+        or _SPOT_UNKNOWN.search(message)
+        or (_SPOT_WORD.search(message) and _SPOT_GONE.search(message))
+    ):
+        return SpotUnsupportedError
+    if _CAPACITY.search(message):
+        return CapacityError
+    if _NOT_FOUND.search(message):
+        return NotFoundError
+    if upper in _TRANSIENT_CODES or _TRANSIENT.search(message):
+        return TransientError
+    return RejectedError
+
+
+def error_from_graphql(errors: list[Any], op: Operation, status: int) -> RunPodError:
+    """One error for a non-empty GraphQL `errors` array (RunPod's messages, joined)."""
+    messages: list[str] = []
+    classes: list[type[RunPodError]] = []
+    for entry in errors:
+        message, code = _message_and_code(entry)
+        messages.append(message)
+        classes.append(classify_graphql_error(message, code, op))
+    chosen = min(classes, key=_PRECEDENCE.index)
+    text = "; ".join(dict.fromkeys(messages))  # keep order, drop repeats
+    if status != httpx.codes.OK:
+        text = f"{text} (HTTP {status})"
+    if chosen is TransientError:
+        return TransientError(text, operation=op.name)
+    return chosen(text, operation=op.name)
+
+
+def _message_and_code(entry: Any) -> tuple[str, str | None]:
+    if not isinstance(entry, Mapping):
+        return str(entry), None
+    message = entry.get("message")
+    extensions = entry.get("extensions")
+    code = extensions.get("code") if isinstance(extensions, Mapping) else None
+    return (
+        message if isinstance(message, str) else "RunPod returned an error without a message",
+        code if isinstance(code, str) else None,
+    )
+
+
+def root_value(response: httpx.Response, op: Operation, now: datetime) -> Any:
+    """The value of `op.root` in a successful response; raises the translated error otherwise."""
+    status = response.status_code
+    if status in (httpx.codes.UNAUTHORIZED, httpx.codes.FORBIDDEN):
+        raise AuthenticationError(f"RunPod rejected the API key (HTTP {status})", operation=op.name)
+    retry_after = parse_retry_after(response.headers.get("retry-after"), now)
+    if status == httpx.codes.TOO_MANY_REQUESTS:
+        raise TransientError(
+            "RunPod is rate limiting requests (HTTP 429)",
+            operation=op.name,
+            retry_after=retry_after,
+        )
+    if status >= httpx.codes.INTERNAL_SERVER_ERROR or status == httpx.codes.REQUEST_TIMEOUT:
+        raise TransientError(
+            f"RunPod failed with HTTP {status}", operation=op.name, retry_after=retry_after
+        )
+
+    try:
+        body = json.loads(response.content)
+    except ValueError as exc:  # JSONDecodeError and UnicodeDecodeError
+        raise _bad_body(status, op, "a body that is not JSON") from exc
+    if not isinstance(body, Mapping):
+        raise _bad_body(status, op, "a JSON body that is not an object")
+
+    errors = body.get("errors")
+    if isinstance(errors, list) and errors:
+        raise error_from_graphql(errors, op, status)
+    if not httpx.codes.is_success(status):
+        raise RejectedError(f"RunPod answered HTTP {status} without errors", operation=op.name)
+
+    data = body.get("data")
+    if not isinstance(data, Mapping) or op.root not in data:
+        raise TransientError(
+            f"RunPod answered without data for {op.root} (HTTP {status})", operation=op.name
+        )
+    return data[op.root]
+
+
+def _bad_body(status: int, op: Operation, what: str) -> RunPodError:
+    if httpx.codes.is_client_error(status):
+        # A 4xx HTML page (wrong URL, a proxy refusing us) will not fix itself by retrying.
+        return RejectedError(f"RunPod answered HTTP {status} with {what}", operation=op.name)
+    return TransientError(f"RunPod answered HTTP {status} with {what}", operation=op.name)
+
+
+def error_from_transport(exc: Exception, op: Operation) -> RunPodError:
+    """Translate an httpx exception raised while sending or receiving."""
+    if isinstance(exc, httpx.TimeoutException):
+        return TransientError(
+            f"RunPod did not answer in time ({type(exc).__name__})", operation=op.name
+        )
+    if isinstance(exc, httpx.RequestError):
+        return TransientError(
+            f"could not reach RunPod ({type(exc).__name__}: {exc})", operation=op.name
+        )
+    # InvalidURL and friends: a configuration error that retrying cannot fix.
+    return RejectedError(
+        f"could not send the request ({type(exc).__name__}: {exc})", operation=op.name
+    )
