@@ -29,7 +29,7 @@ def parse_duration(value: str | int | float) -> float:
 
 def format_duration(seconds: float) -> str:
     """Short form of a duration for tables: 45s, 12m, 3h05m, 2d04h."""
-    s = int(round(seconds))
+    s = round(seconds)
     if s < 60:
         return f"{s}s"
     if s < 3600:

@@ -57,6 +57,7 @@ class JobSpec:
     on_idle: OnIdle = OnIdle.TERMINATE
     max_runtime: float | None = None
     max_cost: float | None = None
+    checkpoint: bool = False
 
     @property
     def allows_on_demand(self) -> bool:
@@ -115,6 +116,7 @@ class _JobInput(BaseModel):
     on_idle: OnIdle = OnIdle.TERMINATE
     max_runtime: float | None = None
     max_cost: float | None = Field(default=None, gt=0)
+    checkpoint: bool = False
 
     @field_validator("name")
     @classmethod
@@ -138,7 +140,11 @@ class _JobInput(BaseModel):
         return v
 
     @field_validator(
-        "fallback_after", "estimated_runtime", "idle_timeout", "idle_grace", "max_runtime",
+        "fallback_after",
+        "estimated_runtime",
+        "idle_timeout",
+        "idle_grace",
+        "max_runtime",
         mode="before",
     )
     @classmethod
@@ -224,7 +230,7 @@ def parse_job(raw: Mapping[str, Any], source: str | None = None) -> JobSpec:
         model = _JobInput.model_validate(cleaned)
     except ValidationError as exc:
         problems = [
-            (".".join(str(p) for p in err["loc"]) or "job", _readable(err["msg"]))
+            (".".join(str(p) for p in err["loc"][:1]) or "job", _readable(err))
             for err in exc.errors()
         ]
         raise JobInputError(problems, source) from None
@@ -234,8 +240,19 @@ def parse_job(raw: Mapping[str, Any], source: str | None = None) -> JobSpec:
     return JobSpec(**data)
 
 
-def _readable(msg: str) -> str:
-    return msg.removeprefix("Value error, ")
+def _readable(err: Any) -> str:
+    msg = str(err["msg"]).removeprefix("Value error, ")
+    if err["type"] == "extra_forbidden":
+        return "unknown field"
+    if err["type"] == "missing":
+        return "required"
+    value = err.get("input")
+    if err["type"] not in ("value_error", "assertion_error") and isinstance(
+        value, str | int | float
+    ):
+        shown = repr(value) if len(repr(value)) <= 60 else repr(value)[:57] + "..."
+        msg = f"{msg} (got {shown})"
+    return msg
 
 
 def job_to_mapping(spec: JobSpec) -> dict[str, Any]:
@@ -267,5 +284,6 @@ def job_to_mapping(spec: JobSpec) -> dict[str, Any]:
         "on_idle": spec.on_idle.value,
         "max_runtime": spec.max_runtime,
         "max_cost": spec.max_cost,
+        "checkpoint": spec.checkpoint,
     }
     return out

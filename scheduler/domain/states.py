@@ -76,10 +76,10 @@ JOB_TRANSITIONS: Mapping[JobState, frozenset[JobState]] = {
     # queued: waiting for a launch; a row that fails validation becomes invalid.
     _Q: frozenset({_L, _E, _C, _I, _F}),
     # launching: the intent row is written; the create call may fail (back to queued).
-    _L: frozenset({_R, _Q, _F, _C, _P}),
-    _R: frozenset({_S, _F, _C, _P, _Q}),
+    _L: frozenset({_R, _Q, _S, _F, _C, _P, _E}),
+    _R: frozenset({_S, _F, _C, _P, _Q, _E}),
     # preempted: resume (launching), relaunch later (queued), or give up.
-    _P: frozenset({_Q, _L, _R, _F, _C, _E}),
+    _P: frozenset({_Q, _L, _R, _S, _F, _C, _E}),
     _S: frozenset(),
     _F: frozenset(),
     _C: frozenset(),

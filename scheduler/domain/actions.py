@@ -1,0 +1,128 @@
+"""What policy decides: frozen actions that the reconciler's `apply` step executes in order.
+
+Each action carries its own idempotency key (job/attempt ids, deterministic pod names) and the
+state it expects to find, so applying a stale action fails safely instead of doing harm.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from scheduler.domain.states import AttemptKind, EndReason, JobState
+
+
+@dataclass(frozen=True, slots=True)
+class MoveJob:
+    """A job changes state without any pod being involved (expire, cancel while queued)."""
+
+    job_id: int
+    from_state: JobState
+    to_state: JobState
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class Launch:
+    """Write the intent row (attempt `launching`), then create the pod."""
+
+    job_id: int
+    from_state: JobState
+    kind: AttemptKind
+    gpu_type_id: str
+    gpu_count: int
+    secure_cloud: bool
+    bid_per_gpu: float | None
+    on_demand_price_per_gpu: float | None
+    data_center_id: str | None
+    reason: str
+
+    @property
+    def cost_per_hr(self) -> float:
+        per_gpu = (
+            self.bid_per_gpu if self.kind is AttemptKind.SPOT else self.on_demand_price_per_gpu
+        )
+        return (per_gpu or 0.0) * self.gpu_count
+
+
+@dataclass(frozen=True, slots=True)
+class AdoptPod:
+    """A launching attempt's pod exists (found by its name): record its id."""
+
+    attempt_id: int
+    job_id: int
+    pod_id: str
+    cost_per_hr: float
+
+
+@dataclass(frozen=True, slots=True)
+class MarkRunning:
+    attempt_id: int
+    job_id: int
+    job_from: JobState
+
+
+@dataclass(frozen=True, slots=True)
+class MarkPreempted:
+    attempt_id: int
+    job_id: int
+    job_from: JobState
+
+
+@dataclass(frozen=True, slots=True)
+class ResumeSpot:
+    """`podBidResume` the stopped spot pod on its host."""
+
+    attempt_id: int
+    job_id: int
+    pod_id: str
+    bid_per_gpu: float
+    gpu_count: int
+
+
+@dataclass(frozen=True, slots=True)
+class EndAttempt:
+    """End the job's live attempt; stop or terminate its pod first when `pod_call` says so.
+
+    `pod_call` is "terminate", "stop" or None (the pod is already gone or never existed).
+    `job_to` is where the job goes next (None: leave the job's state alone).
+    """
+
+    attempt_id: int
+    job_id: int
+    job_from: JobState
+    job_to: JobState | None
+    reason: EndReason
+    pod_id: str | None
+    pod_call: str | None
+    detail: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class TerminateOrphan:
+    """A pod with the daemon's name prefix that no live attempt owns, or an idle foreign pod."""
+
+    pod_id: str
+    name: str
+    reason: str
+    stop_only: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Hold:
+    """A job that could launch is held back; no state changes, only logs, metrics and status."""
+
+    job_id: int
+    reason: str
+
+
+Action = (
+    Hold
+    | MoveJob
+    | Launch
+    | AdoptPod
+    | MarkRunning
+    | MarkPreempted
+    | ResumeSpot
+    | EndAttempt
+    | TerminateOrphan
+)

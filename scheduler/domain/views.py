@@ -1,0 +1,164 @@
+"""The frozen picture one reconcile tick decides on: jobs, attempts, pods, market, money.
+
+The reconciler builds a `Snapshot` from the store and RunPod; `policy.decide` reads only this.
+Nothing here knows about SQL rows or GraphQL payloads.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from scheduler.domain.job import JobSpec
+from scheduler.domain.states import AttemptKind, AttemptState, JobState
+
+POD_NAME_PREFIX = "spotsched-"
+
+
+def pod_name(job_id: int, attempt_number: int) -> str:
+    """The deterministic name of a job's n-th pod: the idempotency key of every create."""
+    return f"{POD_NAME_PREFIX}{job_id}-{attempt_number}"
+
+
+def parse_pod_name(name: str) -> tuple[int, int] | None:
+    """(job id, attempt number) of a spotsched pod name, else None."""
+    if not name.startswith(POD_NAME_PREFIX):
+        return None
+    job, sep, number = name.removeprefix(POD_NAME_PREFIX).partition("-")
+    if not sep or not job.isdigit() or not number.isdigit():
+        return None
+    return int(job), int(number)
+
+
+@dataclass(frozen=True, slots=True)
+class AttemptView:
+    id: int
+    job_id: int
+    number: int
+    kind: AttemptKind
+    state: AttemptState
+    gpu_type_id: str
+    gpu_count: int
+    secure_cloud: bool | None
+    bid_per_gpu: float | None
+    on_demand_price_per_gpu: float | None
+    pod_name: str
+    pod_id: str | None
+    cost_per_hr: float | None
+    data_center_id: str | None
+    created_at: datetime
+    started_at: datetime | None = None
+    preempted_at: datetime | None = None
+    resume_failures: int = 0
+    cost: float = 0.0
+    running_seconds: float = 0.0
+
+    @property
+    def is_spot(self) -> bool:
+        return self.kind is AttemptKind.SPOT
+
+
+@dataclass(frozen=True, slots=True)
+class JobView:
+    id: int
+    spec: JobSpec
+    state: JobState
+    cancel_requested: bool
+    submitted_at: datetime
+    queued_since: datetime
+    preemptions: int = 0
+    spend: float = 0.0
+    work_seconds: float = 0.0
+    live: AttemptView | None = None
+
+    @property
+    def remaining_work(self) -> float | None:
+        """Seconds of compute still needed at speed 1.0, if the user gave an estimate."""
+        if self.spec.estimated_runtime is None:
+            return None
+        return max(0.0, self.spec.estimated_runtime - self.work_seconds)
+
+
+@dataclass(frozen=True, slots=True)
+class PodView:
+    """One pod as RunPod reports it, reduced to what policy needs."""
+
+    pod_id: str
+    name: str
+    desired_status: str
+    is_spot: bool
+    cost_per_hr: float
+    gpu_count: int
+    gpu_type_id: str | None
+    data_center_id: str | None
+    runtime_up: bool
+    gpu_util: float | None
+    uptime_seconds: float | None
+    idle_since: datetime | None = None
+    first_seen: datetime | None = None
+
+    @property
+    def exited(self) -> bool:
+        return self.desired_status == "EXITED"
+
+
+@dataclass(frozen=True, slots=True)
+class Quote:
+    """The market for one GPU type at one GPU count in one cloud, prices per GPU-hour."""
+
+    gpu_type_id: str
+    gpu_count: int
+    secure_cloud: bool
+    spot_min_bid: float | None
+    on_demand: float | None
+    stock: str | None
+
+    @property
+    def spot_offered(self) -> bool:
+        return self.spot_min_bid is not None and self.spot_min_bid > 0 and self.stock is not None
+
+
+@dataclass(frozen=True, slots=True)
+class MarketView:
+    quotes: tuple[Quote, ...]
+    spot_capable: bool
+
+    def quote(self, gpu_type_id: str, gpu_count: int, secure_cloud: bool) -> Quote | None:
+        for q in self.quotes:
+            if (q.gpu_type_id, q.gpu_count, q.secure_cloud) == (
+                gpu_type_id,
+                gpu_count,
+                secure_cloud,
+            ):
+                return q
+        return None
+
+
+@dataclass(frozen=True, slots=True)
+class Money:
+    spend_today: float = 0.0
+    spend_month: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class SpotHistory:
+    """What the daemon has seen of spot: mean uninterrupted spot run before a preemption."""
+
+    mean_lifetime_seconds: float | None = None
+    observations: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    now: datetime
+    jobs: tuple[JobView, ...]
+    pods: tuple[PodView, ...]
+    market: MarketView | None
+    money: Money = field(default_factory=Money)
+    history: SpotHistory = field(default_factory=SpotHistory)
+
+    def pod_named(self, name: str) -> PodView | None:
+        for p in self.pods:
+            if p.name == name:
+                return p
+        return None

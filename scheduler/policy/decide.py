@@ -1,0 +1,182 @@
+"""`decide(snapshot, config) -> list[Action]`: the whole policy of one tick, pure.
+
+Order of the returned actions matters and is deterministic: per job (highest priority first,
+then oldest), its lifecycle actions; then launches gated by budgets; then orphans and idle
+foreign pods. The same snapshot always gives the same actions.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+from datetime import datetime
+
+from scheduler.domain.actions import Action, EndAttempt, Hold, Launch, MoveJob, TerminateOrphan
+from scheduler.domain.states import AttemptKind, AttemptState, JobState
+from scheduler.domain.views import POD_NAME_PREFIX, JobView, Snapshot
+from scheduler.policy.config import PolicyConfig
+from scheduler.policy.deadline import cannot_finish, past_deadline, wants_on_demand
+from scheduler.policy.lifecycle import live_job_actions
+from scheduler.policy.offers import Offer, on_demand_offers, spot_offers
+
+
+def _order(job: JobView) -> tuple[int, datetime, int]:
+    return (-job.spec.priority, job.queued_since, job.id)
+
+
+def decide(snap: Snapshot, cfg: PolicyConfig) -> list[Action]:
+    actions: list[Action] = []
+    to_launch: list[JobView] = []
+    pods = {p.name: p for p in snap.pods}
+    ending: set[int] = set()
+    for job in sorted(snap.jobs, key=_order):
+        if job.live is not None:
+            acts, relaunch = live_job_actions(job, pods.get(job.live.pod_name), snap, cfg)
+            actions.extend(acts)
+            if any(isinstance(a, EndAttempt) for a in acts):
+                ending.add(job.live.id)
+            if relaunch is not None:
+                to_launch.append(relaunch)
+        elif job.state is JobState.QUEUED:
+            move = _queued_move(job, snap.now)
+            if move is not None:
+                actions.append(move)
+            else:
+                to_launch.append(job)
+    actions.extend(_launches(to_launch, snap, cfg, ending))
+    actions.extend(_strays(snap, cfg))
+    return actions
+
+
+def _queued_move(job: JobView, now: datetime) -> MoveJob | None:
+    spec = job.spec
+    if job.cancel_requested:
+        return MoveJob(job.id, job.state, JobState.CANCELLED, "cancelled by user")
+    if past_deadline(job, now):
+        return MoveJob(job.id, job.state, JobState.EXPIRED, "deadline passed before a launch")
+    if spec.max_cost is not None and job.spend >= spec.max_cost:
+        return MoveJob(job.id, job.state, JobState.FAILED, "max_cost reached")
+    waited = (now - job.queued_since).total_seconds()
+    if not spec.allows_on_demand:
+        if spec.fallback_after is not None and waited > spec.fallback_after:
+            return MoveJob(
+                job.id,
+                job.state,
+                JobState.EXPIRED,
+                "waited longer than fallback_after for spot; on-demand not allowed",
+            )
+        if spec.max_preemptions is not None and job.preemptions >= spec.max_preemptions:
+            return MoveJob(
+                job.id, job.state, JobState.FAILED, "max_preemptions reached; on-demand not allowed"
+            )
+        if cannot_finish(job, now):
+            return MoveJob(
+                job.id,
+                job.state,
+                JobState.EXPIRED,
+                "the estimated runtime no longer fits before the deadline",
+            )
+    return None
+
+
+def on_demand_reason(job: JobView, snap: Snapshot, cfg: PolicyConfig) -> str | None:
+    """Why this job should go on-demand now (DESIGN.md's fallback rules), or None."""
+    spec = job.spec
+    if not spec.allows_on_demand:
+        return None
+    if snap.market is not None and not snap.market.spot_capable:
+        return "spot_unavailable"
+    if spec.max_preemptions is not None and job.preemptions >= spec.max_preemptions:
+        return "max_preemptions"
+    waited = (snap.now - job.queued_since).total_seconds()
+    if spec.fallback_after is not None and waited > spec.fallback_after:
+        return "wait_limit"
+    return wants_on_demand(job, snap.now, cfg)
+
+
+def choose_offer(job: JobView, snap: Snapshot, cfg: PolicyConfig) -> tuple[Offer | None, str]:
+    """The offer to launch now and why, or (None, why not)."""
+    assert snap.market is not None
+    reason = on_demand_reason(job, snap, cfg)
+    spot = spot_offers(job.spec, snap.market, cfg.bid_margin)
+    if reason is not None:
+        od = on_demand_offers(job.spec, snap.market)
+        if od:
+            return od[0], reason
+        if spot and reason not in ("max_preemptions",):
+            return spot[0], f"spot_while_{reason}_has_no_on_demand_offer"
+        return None, f"{reason}: no on-demand offer under max_on_demand_price"
+    if spot:
+        return spot[0], "spot_under_limit"
+    return None, "no spot offer under max_spot_price"
+
+
+def _launches(
+    jobs: list[JobView], snap: Snapshot, cfg: PolicyConfig, ending: set[int]
+) -> list[Action]:
+    if snap.market is None:
+        return [Hold(j.id, "market unknown") for j in sorted(jobs, key=_order)]
+    burn = sum(
+        (j.live.cost_per_hr or 0.0)
+        for j in snap.jobs
+        if j.live is not None
+        and j.live.id not in ending
+        and j.live.state in (AttemptState.LAUNCHING, AttemptState.RUNNING)
+    )
+    out: list[Action] = []
+    for job in sorted(jobs, key=_order):
+        offer, why = choose_offer(job, snap, cfg)
+        if offer is None:
+            out.append(Hold(job.id, why))
+            continue
+        gate = _budget_gate(offer, burn, snap, cfg)
+        if gate is not None:
+            out.append(Hold(job.id, gate))
+            continue
+        burn += offer.cost_per_hr
+        out.append(
+            Launch(
+                job_id=job.id,
+                from_state=job.state,
+                kind=offer.kind,
+                gpu_type_id=offer.gpu_type_id,
+                gpu_count=offer.gpu_count,
+                secure_cloud=offer.secure_cloud,
+                bid_per_gpu=offer.price_per_gpu if offer.kind is AttemptKind.SPOT else None,
+                on_demand_price_per_gpu=offer.on_demand_price_per_gpu,
+                data_center_id=job.spec.data_center_id,
+                reason=why,
+            )
+        )
+    return out
+
+
+def _budget_gate(offer: Offer, burn: float, snap: Snapshot, cfg: PolicyConfig) -> str | None:
+    if cfg.max_spend_rate is not None and burn + offer.cost_per_hr > cfg.max_spend_rate + 1e-9:
+        return "spend rate cap"
+    if cfg.daily_budget is not None and snap.money.spend_today >= cfg.daily_budget:
+        return "daily budget spent"
+    if cfg.monthly_budget is not None and snap.money.spend_month >= cfg.monthly_budget:
+        return "monthly budget spent"
+    return None
+
+
+def _strays(snap: Snapshot, cfg: PolicyConfig) -> list[Action]:
+    owned = {j.live.pod_name for j in snap.jobs if j.live is not None}
+    out: list[Action] = []
+    rule = cfg.foreign_idle
+    for pod in sorted(snap.pods, key=lambda p: p.pod_id):
+        if pod.name.startswith(POD_NAME_PREFIX):
+            if pod.name in owned or pod.first_seen is None:
+                continue
+            if (snap.now - pod.first_seen).total_seconds() >= cfg.orphan_grace:
+                out.append(TerminateOrphan(pod.pod_id, pod.name, "orphan"))
+        elif rule is not None and fnmatch.fnmatchcase(pod.name, rule.name_pattern):
+            if pod.exited or not pod.runtime_up or pod.idle_since is None:
+                continue
+            if (snap.now - pod.idle_since).total_seconds() >= rule.idle_timeout:
+                out.append(
+                    TerminateOrphan(
+                        pod.pod_id, pod.name, "foreign_idle", stop_only=rule.action == "stop"
+                    )
+                )
+    return out

@@ -1,0 +1,185 @@
+"""`Store`: the one object the reconciler and CLI use to read and write the database.
+
+Each public method is one transaction. The engine is injected (`engine.open_engine`), so tests
+run on real SQLite files and a real PostgreSQL server.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from datetime import datetime
+
+from sqlalchemy import Engine, update
+from sqlmodel import Session, col, select
+
+from scheduler.domain.actions import Launch
+from scheduler.domain.job import JobSpec
+from scheduler.domain.states import TERMINAL_JOB_STATES, EndReason, JobState
+from scheduler.domain.views import AttemptView, JobView, Money, Quote, SpotHistory
+from scheduler.store import attempts, jobs, ledger, prices, views
+from scheduler.store.ledger import Observation
+from scheduler.store.tables import JobEventRow, JobRow
+from scheduler.store.transitions import move_job
+
+
+class JobNotFound(LookupError):
+    """No job has that id."""
+
+
+class Store:
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    @contextmanager
+    def session(self) -> Iterator[Session]:
+        with Session(self.engine, expire_on_commit=False) as session, session.begin():
+            yield session
+
+    # -- submissions and intents -------------------------------------------------------------
+    def submit(self, spec: JobSpec, now: datetime, source: str = "cli") -> int:
+        with self.session() as s:
+            return jobs.insert_job(s, spec, now, source)
+
+    def upsert(self, specs: Iterable[JobSpec], now: datetime, source: str) -> list[tuple[int, str]]:
+        """Upsert several jobs by name, all or nothing."""
+        with self.session() as s:
+            return [jobs.upsert_job(s, spec, now, source) for spec in specs]
+
+    def request_cancel(self, job_id: int, now: datetime) -> JobState:
+        with self.session() as s:
+            row = s.get(JobRow, job_id)
+            if row is None:
+                raise JobNotFound(f"no job {job_id}")
+            state = JobState(row.state)
+            if state not in TERMINAL_JOB_STATES and not row.cancel_requested:
+                row.cancel_requested = True
+                row.updated_at = now
+                s.add(row)
+                s.add(
+                    JobEventRow(
+                        job_id=job_id, at=now, kind="cancel_requested", reason="cancel requested"
+                    )
+                )
+            return state
+
+    def validate_pending(self, now: datetime) -> list[tuple[int, str]]:
+        with self.session() as s:
+            return jobs.validate_pending(s, now)
+
+    # -- the tick's reads --------------------------------------------------------------------
+    def load(self, now: datetime) -> tuple[list[JobView], Money, SpotHistory]:
+        with self.session() as s:
+            return views.load_jobs(s), views.money(s, now), views.spot_history(s)
+
+    # -- lifecycle writes --------------------------------------------------------------------
+    def move_job(
+        self, job_id: int, old: JobState, new: JobState, reason: str, now: datetime
+    ) -> None:
+        with self.session() as s:
+            move_job(s, job_id, old, new, reason, now)
+
+    def begin_attempt(self, launch: Launch, now: datetime) -> AttemptView:
+        with self.session() as s:
+            return attempts.begin_attempt(s, launch, now)
+
+    def set_pod(
+        self,
+        attempt_id: int,
+        pod_id: str,
+        cost_per_hr: float,
+        data_center_id: str | None,
+        now: datetime,
+    ) -> bool:
+        with self.session() as s:
+            return attempts.set_pod(s, attempt_id, pod_id, cost_per_hr, data_center_id, now)
+
+    def fail_launch(
+        self,
+        attempt_id: int,
+        job_from: JobState,
+        now: datetime,
+        detail: str,
+        job_to: JobState = JobState.QUEUED,
+    ) -> None:
+        with self.session() as s:
+            attempts.fail_launch(s, attempt_id, job_from, now, detail, job_to)
+
+    def mark_running(self, attempt_id: int, job_from: JobState, now: datetime) -> None:
+        with self.session() as s:
+            attempts.mark_running(s, attempt_id, job_from, now)
+
+    def mark_preempted(self, attempt_id: int, job_from: JobState, now: datetime) -> None:
+        with self.session() as s:
+            attempts.mark_preempted(s, attempt_id, job_from, now)
+
+    def resume_started(
+        self, attempt_id: int, job_from: JobState, bid: float, now: datetime
+    ) -> None:
+        with self.session() as s:
+            attempts.resume_started(s, attempt_id, job_from, bid, now)
+
+    def resume_failed(self, attempt_id: int, now: datetime, detail: str) -> None:
+        with self.session() as s:
+            attempts.resume_failed(s, attempt_id, now, detail)
+
+    def end_attempt(
+        self,
+        attempt_id: int,
+        reason: EndReason,
+        job_from: JobState,
+        job_to: JobState | None,
+        now: datetime,
+        detail: str = "",
+    ) -> None:
+        with self.session() as s:
+            attempts.end_attempt(s, attempt_id, reason, job_from, job_to, now, detail)
+
+    def note(self, job_id: int, kind: str, reason: str, now: datetime) -> None:
+        with self.session() as s:
+            s.add(JobEventRow(job_id=job_id, at=now, kind=kind, reason=reason))
+
+    def set_hold(self, holds: dict[int, str], now: datetime) -> None:
+        """Remember why queued jobs wait (shown by `spotsched jobs`); no event rows."""
+        if not holds:
+            return
+        with self.session() as s:
+            for job_id, reason in holds.items():
+                s.exec(
+                    update(JobRow)
+                    .where(
+                        col(JobRow.id) == job_id,
+                        col(JobRow.state) == JobState.QUEUED.value,
+                        col(JobRow.state_reason) != reason,
+                    )
+                    .values(state_reason=reason)
+                )
+
+    # -- money and market --------------------------------------------------------------------
+    def accrue(self, observations: Iterable[Observation], now: datetime) -> float:
+        with self.session() as s:
+            return ledger.accrue(s, observations, now)
+
+    def record_prices(self, quotes: Iterable[Quote], now: datetime) -> int:
+        with self.session() as s:
+            return prices.record_prices(s, quotes, now)
+
+    def prune_prices(self, before: datetime) -> int:
+        with self.session() as s:
+            return prices.prune_prices(s, before)
+
+    def set_fact(self, key: str, value: str, now: datetime) -> None:
+        with self.session() as s:
+            prices.set_fact(s, key, value, now)
+
+    def facts(self) -> dict[str, tuple[str, datetime | None]]:
+        with self.session() as s:
+            return prices.get_facts(s)
+
+    def job_ids_named(self, name: str) -> list[int]:
+        with self.session() as s:
+            return [
+                int(i)
+                for i in s.exec(select(JobRow.id).where(JobRow.name == name)).all()
+                if i is not None
+            ]
