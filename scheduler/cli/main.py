@@ -27,7 +27,7 @@ def _root(
         False, "--version", callback=_version, is_eager=True, help="Print the version and exit."
     ),
 ) -> None:
-    """spotsched: run GPU jobs on RunPod spot pods as cheaply as their limits and deadlines allow."""
+    """Run GPU jobs on RunPod spot pods as cheaply as their limits and deadlines allow."""
 
 
 def _register() -> None:
