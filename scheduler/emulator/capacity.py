@@ -1,0 +1,94 @@
+"""Free GPUs per host, and the stock words RunPod derives from them.
+
+Why: capacity is finite per host; creates need a host with enough free GPUs, a resume needs its
+own host, and `stockStatus` / `availableGpuCounts` are read off the free counts. Admin `stock`
+makes a given number of GPUs free for a key by moving GPUs between "free" and "rented by other
+tenants" (adding hosts when the existing ones are too small).
+
+What it must not do: know about prices, pods or time; the world tells it which GPUs it uses.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from scheduler.emulator.catalogue import Catalogue, CloudType, HostSpec, random_id
+
+AVAILABLE_COUNTS = (1, 2, 4, 8)
+
+
+@dataclass
+class HostState:
+    spec: HostSpec
+    blocked: int
+    used: int = 0
+
+    @property
+    def capacity(self) -> int:
+        return self.spec.gpu_count
+
+    @property
+    def free(self) -> int:
+        return self.spec.gpu_count - self.blocked - self.used
+
+
+def stock_status(free_gpus: int) -> str | None:
+    """RunPod's advisory stock word for a number of free GPUs (null when none)."""
+    if free_gpus >= 16:
+        return "High"
+    if free_gpus >= 5:
+        return "Medium"
+    if free_gpus >= 1:
+        return "Low"
+    return None
+
+
+def available_counts(max_free_on_a_host: int) -> list[int]:
+    return [n for n in AVAILABLE_COUNTS if n <= max_free_on_a_host]
+
+
+class Capacity:
+    """Mutable host occupancy; callers hold the world lock."""
+
+    def __init__(self, catalogue: Catalogue, rng: random.Random) -> None:
+        self._rng = rng
+        self.hosts: dict[str, HostState] = {h.id: HostState(h, h.blocked) for h in catalogue.hosts}
+
+    def hosts_for(self, gpu_type_id: str, cloud: CloudType) -> list[HostState]:
+        return [
+            h
+            for h in self.hosts.values()
+            if h.spec.gpu_type_id == gpu_type_id and h.spec.cloud == cloud
+        ]
+
+    def set_free(self, gpu_type_id: str, cloud: CloudType, free: int) -> None:
+        """Make exactly `free` GPUs of this key free, leaving GPUs in use by pods alone."""
+        if free < 0:
+            raise ValueError("stock must be >= 0")
+        hosts = sorted(self.hosts_for(gpu_type_id, cloud), key=lambda h: h.spec.id)
+        remaining = free
+        for host in hosts:
+            give = min(host.capacity - host.used, remaining)
+            host.blocked = host.capacity - host.used - give
+            remaining -= give
+        template = hosts[0].spec if hosts else None
+        while remaining > 0 and template is not None:
+            size = min(8, remaining)
+            spec = HostSpec(
+                id=random_id(self._rng, 12),
+                data_center_id=template.data_center_id,
+                gpu_type_id=gpu_type_id,
+                cloud=cloud,
+                gpu_count=size,
+                blocked=0,
+                vcpu_per_gpu=template.vcpu_per_gpu,
+                memory_gb_per_gpu=template.memory_gb_per_gpu,
+            )
+            self.hosts[spec.id] = HostState(spec, 0)
+            remaining -= size
+
+
+def total_free(hosts: Iterable[HostState]) -> int:
+    return sum(h.free for h in hosts)
