@@ -12,6 +12,9 @@ Rules (reference §2, which records how the SDK, runpodctl, dstack and SkyPilot 
 - "pod not found…", "…nonexistent…" → `NotFoundError`.
 - INTERNAL_SERVER_ERROR, "Something went wrong…", rate-limit wording → `TransientError`.
 - Any other GraphQL error (HTTP 400 validation or HTTP 200 business error) → `RejectedError`.
+  A validation error (HTTP 400, or a validation/parse/bad-input code) is only ever
+  authentication, spot-unsupported or rejected, whatever its words: graphql-js writes
+  `Value "X" does not exist in "E" enum.`, which is not a missing pod.
 - HTTP 5xx, 408, 429 (with `Retry-After`), non-JSON bodies, a body without `data`, timeouts and
   connection errors → `TransientError`.
 
@@ -45,6 +48,11 @@ from scheduler.runpod.errors import (
 from scheduler.runpod.retry import parse_retry_after
 
 _AUTH_CODES = frozenset({"UNAUTHENTICATED", "UNAUTHORIZED", "FORBIDDEN"})
+# A document or its variables are wrong: never capacity, not-found or transient, whatever the
+# words (graphql-js says `Value "X" does not exist in "E" enum`).
+_VALIDATION_CODES = frozenset(
+    {"GRAPHQL_VALIDATION_FAILED", "GRAPHQL_PARSE_FAILED", "BAD_USER_INPUT", "BAD_REQUEST"}
+)
 _TRANSIENT_CODES = frozenset({"INTERNAL_SERVER_ERROR", "SERVICE_UNAVAILABLE", "RATE_LIMITED"})
 
 _AUTH = re.compile(r"^\s*unauthori[sz]ed\b|\bforbidden\b", re.IGNORECASE)
@@ -54,7 +62,7 @@ _CAPACITY = re.compile(
     r"|\bdoes not have the resources to deploy\b",
     re.IGNORECASE,
 )
-_NOT_FOUND = re.compile(r"\bnot found\b|\bnonexistent\b|\bdoes not exist\b", re.IGNORECASE)
+_NOT_FOUND = re.compile(r"\bnot found\b|\bnonexistent\b", re.IGNORECASE)
 _TRANSIENT = re.compile(
     r"^\s*something went wrong\b|\brate limit|\btoo many requests\b|\btemporarily unavailable\b",
     re.IGNORECASE,
@@ -70,7 +78,10 @@ _SPOT_UNKNOWN = re.compile(
     rf"|Field [\"']{_SPOT_NAMES}[\"'] (?:is not defined|does not exist)",
 )
 _SPOT_WORD = re.compile(r"\bspot\b|interrupt[ai]ble", re.IGNORECASE)
-_SPOT_GONE = re.compile(r"support|removed|deprecat|discontinu|retired", re.IGNORECASE)
+_SPOT_GONE = re.compile(
+    r"\b(?:un)?supported\b|\bsupport for\b|\bremoved\b|\bdeprecat|\bdiscontinu|\bretired\b",
+    re.IGNORECASE,
+)
 
 # Most decisive first: see the module docstring.
 _PRECEDENCE: tuple[type[RunPodError], ...] = (
@@ -90,17 +101,31 @@ def error_kind(error: type[RunPodError] | RunPodError) -> str:
     return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
 
 
-def classify_graphql_error(message: str, code: str | None, op: Operation) -> type[RunPodError]:
-    """Which error class one GraphQL error (message and `extensions.code`) means for `op`."""
+def classify_graphql_error(
+    message: str, code: str | None, op: Operation, *, validation: bool = False
+) -> type[RunPodError]:
+    """Which error class one GraphQL error (message and `extensions.code`) means for `op`.
+
+    `validation`: the request was refused before execution (HTTP 400), so only authentication,
+    spot-unsupported or rejected are possible.
+    """
     upper = (code or "").upper()
+    validation = validation or upper in _VALIDATION_CODES
     if upper in _AUTH_CODES or _AUTH.search(message):
         return AuthenticationError
     if op.spot and (
-        upper == "UNSUPPORTED"
-        or _SPOT_UNKNOWN.search(message)
-        or (_SPOT_WORD.search(message) and _SPOT_GONE.search(message))
+        _SPOT_UNKNOWN.search(message)
+        or (
+            not validation
+            and (
+                upper == "UNSUPPORTED"
+                or (_SPOT_WORD.search(message) and _SPOT_GONE.search(message))
+            )
+        )
     ):
         return SpotUnsupportedError
+    if validation:
+        return RejectedError
     if _CAPACITY.search(message):
         return CapacityError
     if _NOT_FOUND.search(message):
@@ -117,7 +142,9 @@ def error_from_graphql(errors: list[Any], op: Operation, status: int) -> RunPodE
     for entry in errors:
         message, code = _message_and_code(entry)
         messages.append(message)
-        classes.append(classify_graphql_error(message, code, op))
+        classes.append(
+            classify_graphql_error(message, code, op, validation=status == httpx.codes.BAD_REQUEST)
+        )
     chosen = min(classes, key=_PRECEDENCE.index)
     text = "; ".join(dict.fromkeys(messages))  # keep order, drop repeats
     if status != httpx.codes.OK:

@@ -163,6 +163,23 @@ def test_connection_error_on_create_is_not_retried_and_says_so():
     assert clock.slept == []
 
 
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"data": {"myself": None}, "errors": [{"message": "Unauthorized"}]},
+        {"data": {"myself": None}},
+    ],
+    ids=["unauthorized-message", "myself-null"],
+)
+def test_unauthorized_in_a_200_body_is_authentication(body):
+    records: list[RequestRecord] = []
+    client, _ = make_client(lambda r: httpx.Response(200, json=body), records=records)
+    with pytest.raises(AuthenticationError) as info:
+        client.list_pods()
+    assert info.value.operation == "list_pods"
+    assert [r.outcome for r in records] == ["authentication"]
+
+
 def test_http_403_is_authentication():
     client, _ = make_client(lambda r: httpx.Response(403, json={"errors": [{"message": "no"}]}))
     with pytest.raises(AuthenticationError, match="HTTP 403"):

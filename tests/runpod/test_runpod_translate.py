@@ -134,6 +134,28 @@ def test_classification(message, code, op, expected):
     assert classify_graphql_error(message, code, op) is expected
 
 
+VALIDATION_CASES = [
+    # graphql-js wording that must not be read as not-found / capacity / spot-removed
+    ('Value "MOON" does not exist in "CloudTypeEnum" enum.', ON_DEMAND, RejectedError),
+    ('Variable "$input" got invalid value "x"; pod not found', RESUME, RejectedError),
+    (
+        'Variable "$input" got invalid value 1; Field "supportPublicIp" of required type '
+        '"Boolean!" was not provided. PodRentInterruptableInput is deprecated',
+        SPOT,
+        RejectedError,
+    ),
+    ('Unknown type "PodRentInterruptableInput".', SPOT, SpotUnsupportedError),
+    ("Unauthorized", ON_DEMAND, AuthenticationError),
+]
+
+
+@pytest.mark.parametrize(("message", "op", "expected"), VALIDATION_CASES)
+def test_validation_errors_are_rejected_unless_auth_or_spot_gone(message, op, expected):
+    assert classify_graphql_error(message, None, op, validation=True) is expected
+    assert classify_graphql_error(message, "GRAPHQL_VALIDATION_FAILED", op) is expected
+    assert type(error_from_graphql([{"message": message}], op, 400)) is expected
+
+
 def test_most_decisive_error_wins_and_messages_are_kept():
     errors = [
         {"message": "Something went wrong.", "extensions": {"code": "INTERNAL_SERVER_ERROR"}},
