@@ -64,10 +64,13 @@ class Capacity:
         ]
 
     def set_free(self, gpu_type_id: str, cloud: CloudType, free: int) -> None:
-        """Make exactly `free` GPUs of this key free, leaving GPUs in use by pods alone."""
+        """Make exactly `free` GPUs of this key free, leaving GPUs in use by pods alone.
+
+        Hosts are filled in catalogue order, so multi-GPU pods fit when the stock allows.
+        """
         if free < 0:
             raise ValueError("stock must be >= 0")
-        hosts = sorted(self.hosts_for(gpu_type_id, cloud), key=lambda h: h.spec.id)
+        hosts = self.hosts_for(gpu_type_id, cloud)  # catalogue order: EU-RO-1 first on secure
         remaining = free
         for host in hosts:
             give = min(host.capacity - host.used, remaining)

@@ -364,6 +364,7 @@ class World:
         self._terminate(pod, "terminated")
 
     def create_volume(self, name: str, size: int, data_center_id: str) -> NetworkVolume:
+        data_center_id = data_center_id.upper()  # RunPod accepts lower-case ids too
         if self.catalogue.data_center(data_center_id) is None:
             raise ApiError(errors.UNKNOWN_DATA_CENTER)
         return self.account.create_volume(name, size, data_center_id)
