@@ -31,9 +31,10 @@ def _root(
 
 
 def _register() -> None:
-    from scheduler.cli import emulator_cmd
+    from scheduler.cli import demo_cmd, emulator_cmd, jobs_cmd, run_cmd
 
-    emulator_cmd.register(app)
+    for module in (demo_cmd, run_cmd, jobs_cmd, emulator_cmd):
+        module.register(app)
 
 
 def main() -> None:

@@ -99,8 +99,13 @@ class RunPodClient:
 
     # ------------------------------------------------------------------ reads
 
-    def market(self, combos: Sequence[tuple[int, bool | None]] = DEFAULT_MARKET_COMBOS) -> Market:
-        """Every GPU type with one `lowestPrice` per (gpu_count, secure_cloud) combination.
+    def market(
+        self,
+        combos: Sequence[tuple[int, bool | None]] = DEFAULT_MARKET_COMBOS,
+        gpu_type_ids: Sequence[str] | None = None,
+    ) -> Market:
+        """Every GPU type (or those in `gpu_type_ids`) with one `lowestPrice` per
+        (gpu_count, secure_cloud) combination.
 
         `secure_cloud` None asks for both clouds. One request; works without an API key.
         """
@@ -110,9 +115,11 @@ class RunPodClient:
         for n, secure in unique:
             if n < 1 or secure not in (True, False, None):
                 raise ValueError(f"bad market combination ({n!r}, {secure!r})")
-        op = documents.market_operation(len(unique))
+        op = documents.market_operation(len(unique), gpu_type_ids is not None)
         aliases = [documents.market_alias(i) for i in range(len(unique))]
         variables: dict[str, Any] = {}
+        if gpu_type_ids is not None:
+            variables["types"] = {"ids": sorted(set(gpu_type_ids))}
         for alias, (n, secure) in zip(aliases, unique, strict=True):
             variables[alias] = (
                 {"gpuCount": n}

@@ -63,7 +63,7 @@ def market_alias(index: int) -> str:
 
 
 @cache
-def market_operation(combos: int) -> Operation:
+def market_operation(combos: int, filtered: bool = False) -> Operation:
     """The market query for `combos` `lowestPrice` combinations, one alias each.
 
     The text depends only on how many combinations are asked for (counts and cloud flags are
@@ -73,12 +73,15 @@ def market_operation(combos: int) -> Operation:
         raise ValueError("the market query needs at least one lowestPrice combination")
     aliases = [market_alias(i) for i in range(combos)]
     declarations = ", ".join(f"${a}: GpuLowestPriceInput!" for a in aliases)
+    if filtered:
+        declarations = "$types: GpuTypeFilter, " + declarations
     selections = "\n".join(
         f"    {a}: lowestPrice(input: ${a}) {{ {LOWEST_PRICE_FIELDS} }}" for a in aliases
     )
     document = (
         f"query Market({declarations}) {{\n"
-        f"  gpuTypes {{\n    {GPU_TYPE_FIELDS}\n{selections}\n  }}\n}}\n"
+        f"  gpuTypes{'(input: $types)' if filtered else ''} {{\n    {GPU_TYPE_FIELDS}\n"
+        f"{selections}\n  }}\n}}\n"
     )
     return Operation("market", document, "gpuTypes", retry=True, needs_key=False)
 

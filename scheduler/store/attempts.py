@@ -11,6 +11,7 @@ from sqlmodel import Session, select
 from scheduler.domain.actions import Launch
 from scheduler.domain.states import AttemptKind, AttemptState, EndReason, JobState
 from scheduler.domain.views import AttemptView, pod_name
+from scheduler.store.ledger import add_waste
 from scheduler.store.tables import AttemptRow, JobRow
 from scheduler.store.transitions import StaleState, move_attempt, move_job, note
 
@@ -174,6 +175,8 @@ def mark_preempted(session: Session, attempt_id: int, job_from: JobState, now: d
     job = session.get(JobRow, row.job_id)
     assert job is not None
     lost = 0.0 if job.checkpoint else row.segment_cost
+    if lost:
+        add_waste(session, row, lost, now)
     move_attempt(
         session,
         attempt_id,

@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlmodel import Session
+from sqlmodel import Session, col, select
 
 from scheduler.store.tables import AttemptRow, JobRow, LedgerDayRow
 
@@ -32,12 +32,30 @@ def _share(before: bool, after: bool) -> float:
     return 1.0 if before and after else 0.5 if before or after else 0.0
 
 
-def accrue(session: Session, observations: Iterable[Observation], now: datetime) -> float:
-    """Bring each observed attempt's ledger up to `now`. Returns the dollars added."""
+def accrue(
+    session: Session, observations: Iterable[Observation], now: datetime
+) -> dict[int, tuple[float, float]]:
+    """Bring each observed attempt's ledger up to `now`.
+
+    Returns, per job touched, the dollars and the work seconds added.
+    """
     day = now.date().isoformat()
-    added = 0.0
-    for obs in observations:
-        row = session.get(AttemptRow, obs.attempt_id)
+    added: dict[int, tuple[float, float]] = {}
+    obs_list = list(observations)
+    ids = [o.attempt_id for o in obs_list]
+    rows = {r.id: r for r in session.exec(select(AttemptRow).where(col(AttemptRow.id).in_(ids)))}
+    job_ids = {r.job_id for r in rows.values()}
+    jobs = {j.id: j for j in session.exec(select(JobRow).where(col(JobRow.id).in_(job_ids)))}
+    days = {
+        d.attempt_id: d
+        for d in session.exec(
+            select(LedgerDayRow).where(
+                LedgerDayRow.day == day, col(LedgerDayRow.attempt_id).in_(ids)
+            )
+        )
+    }
+    for obs in obs_list:
+        row = rows.get(obs.attempt_id)
         if row is None or row.accounted_until is None:
             continue
         dt = max(0.0, (now - row.accounted_until).total_seconds())
@@ -59,38 +77,35 @@ def accrue(session: Session, observations: Iterable[Observation], now: datetime)
             row.cost_per_hr = obs.cost_per_hr
         session.add(row)
         if cost or ran:
-            job = session.get(JobRow, row.job_id)
-            assert job is not None
+            job = jobs[row.job_id]
             job.spend += cost
-            if not obs.idle:
-                job.work_seconds += ran * obs.speed
+            work = 0.0 if obs.idle else ran * obs.speed
+            job.work_seconds += work
+            before = added.get(row.job_id, (0.0, 0.0))
+            added[row.job_id] = (before[0] + cost, before[1] + work)
             session.add(job)
-            _add_day(session, day, row, cost, counterfactual, waste, billed)
-        added += cost
+            entry = days.get(obs.attempt_id)
+            if entry is None:
+                entry = days[obs.attempt_id] = new_day(day, row)
+            entry.cost += cost
+            entry.counterfactual += counterfactual
+            entry.waste += waste
+            entry.gpu_seconds += billed * row.gpu_count
+            session.add(entry)
     return added
 
 
-def _add_day(
-    session: Session,
-    day: str,
-    row: AttemptRow,
-    cost: float,
-    counterfactual: float,
-    waste: float,
-    seconds: float,
-) -> None:
+def new_day(day: str, row: AttemptRow) -> LedgerDayRow:
     assert row.id is not None
-    entry = session.get(LedgerDayRow, (day, row.id))
-    if entry is None:
-        entry = LedgerDayRow(
-            day=day,
-            attempt_id=row.id,
-            job_id=row.job_id,
-            gpu_type_id=row.gpu_type_id,
-            kind=row.kind,
-        )
-    entry.cost += cost
-    entry.counterfactual += counterfactual
-    entry.waste += waste
-    entry.gpu_seconds += seconds * row.gpu_count
+    return LedgerDayRow(
+        day=day, attempt_id=row.id, job_id=row.job_id, gpu_type_id=row.gpu_type_id, kind=row.kind
+    )
+
+
+def add_waste(session: Session, row: AttemptRow, amount: float, now: datetime) -> None:
+    """Count lost work (cost of a run that a preemption threw away) in the day's ledger."""
+    assert row.id is not None
+    day = now.date().isoformat()
+    entry = session.get(LedgerDayRow, (day, row.id)) or new_day(day, row)
+    entry.waste += amount
     session.add(entry)

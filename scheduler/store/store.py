@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import Engine, update
 from sqlmodel import Session, col, select
@@ -17,7 +18,7 @@ from scheduler.domain.actions import Launch
 from scheduler.domain.job import JobSpec
 from scheduler.domain.states import TERMINAL_JOB_STATES, EndReason, JobState
 from scheduler.domain.views import AttemptView, JobView, Money, Quote, SpotHistory
-from scheduler.store import attempts, jobs, ledger, prices, views
+from scheduler.store import attempts, jobs, ledger, prices, reports, views
 from scheduler.store.ledger import Observation
 from scheduler.store.tables import JobEventRow, JobRow
 from scheduler.store.transitions import move_job
@@ -156,7 +157,9 @@ class Store:
                 )
 
     # -- money and market --------------------------------------------------------------------
-    def accrue(self, observations: Iterable[Observation], now: datetime) -> float:
+    def accrue(
+        self, observations: Iterable[Observation], now: datetime
+    ) -> dict[int, tuple[float, float]]:
         with self.session() as s:
             return ledger.accrue(s, observations, now)
 
@@ -168,13 +171,34 @@ class Store:
         with self.session() as s:
             return prices.prune_prices(s, before)
 
-    def set_fact(self, key: str, value: str, now: datetime) -> None:
+    def set_facts(self, facts: dict[str, str], now: datetime) -> None:
         with self.session() as s:
-            prices.set_fact(s, key, value, now)
+            for key, value in facts.items():
+                prices.set_fact(s, key, value, now)
 
     def facts(self) -> dict[str, tuple[str, datetime | None]]:
         with self.session() as s:
             return prices.get_facts(s)
+
+    # -- reports for people ------------------------------------------------------------------
+    def list_jobs(self, state: str | None = None, limit: int = 1000) -> list[dict[str, Any]]:
+        with self.session() as s:
+            return reports.list_jobs(s, state, limit)
+
+    def job_detail(self, job_id: int) -> dict[str, Any]:
+        with self.session() as s:
+            detail = reports.job_detail(s, job_id)
+        if detail is None:
+            raise JobNotFound(f"no job {job_id}")
+        return detail
+
+    def cost_report(self, since: datetime | None, by: str) -> list[dict[str, Any]]:
+        with self.session() as s:
+            return reports.cost_report(s, since, by)
+
+    def events_since(self, after_id: int, limit: int = 500) -> list[dict[str, Any]]:
+        with self.session() as s:
+            return reports.events_since(s, after_id, limit)
 
     def job_ids_named(self, name: str) -> list[int]:
         with self.session() as s:

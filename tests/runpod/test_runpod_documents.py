@@ -27,7 +27,11 @@ def _module_operations() -> list[Operation]:
 
 
 def _all_operations() -> list[Operation]:
-    return _module_operations() + [documents.market_operation(n) for n in range(1, 7)]
+    return (
+        _module_operations()
+        + [documents.market_operation(n) for n in range(1, 7)]
+        + [documents.market_operation(n, filtered=True) for n in range(1, 4)]
+    )
 
 
 def test_every_module_operation_is_listed_in_fixed_operations():

@@ -1,0 +1,234 @@
+"""The daemon's configuration: one TOML file validated by pydantic, `SPOTSCHED_*` overrides.
+
+Unknown keys and bad values are errors naming the key and, for files, the line. The API key is
+not part of this file's values: only where to find it (`api_key_file`); see `secrets.py`.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from scheduler.domain.durations import parse_duration
+from scheduler.domain.errors import SpotschedError
+from scheduler.policy.config import ForeignIdleRule, PolicyConfig, Strategy
+
+DEFAULT_STATE_DIR = "/var/lib/spotsched"
+ENV_PREFIX = "SPOTSCHED_"
+
+
+class ConfigError(SpotschedError):
+    """The configuration is not valid."""
+
+
+def _seconds(v: Any) -> float:
+    return parse_duration(v)
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class RunPodSection(_Section):
+    api_url: str = "https://api.runpod.io/graphql"
+    api_key_file: str | None = None
+    timeout: float = Field(default=30.0, gt=0, le=600)
+
+
+class DatabaseSection(_Section):
+    url: str | None = None
+    """SQLAlchemy URL; default: SQLite file `spotsched.db` in the state directory."""
+
+
+class SchedulerSection(_Section):
+    tick_interval: float = 30.0
+    price_sample_interval: float = 300.0
+    price_retention: float = 30 * 86400.0
+    jobs_file: str | None = None
+    stale_after: float = 300.0
+    """`/healthz` fails when the last successful tick is older than this."""
+
+    _durations = field_validator(
+        "tick_interval", "price_sample_interval", "price_retention", "stale_after", mode="before"
+    )(_seconds)
+
+
+class PolicySection(_Section):
+    bid_margin: float = Field(default=0.05, ge=0, le=1)
+    changeover_delay: float = 300.0
+    launch_grace: float = 90.0
+    launch_timeout: float = 1800.0
+    resume_wait: float = 600.0
+    max_resume_failures: int = Field(default=3, ge=0)
+    orphan_grace: float = 300.0
+    strategy: Strategy = Strategy.DEFAULT
+
+    _durations = field_validator(
+        "changeover_delay",
+        "launch_grace",
+        "launch_timeout",
+        "resume_wait",
+        "orphan_grace",
+        mode="before",
+    )(_seconds)
+
+
+class BudgetSection(_Section):
+    max_spend_rate: float | None = Field(default=None, gt=0)
+    """Dollars per hour across all pods the daemon runs; launches that would exceed it wait."""
+    daily: float | None = Field(default=None, gt=0)
+    monthly: float | None = Field(default=None, gt=0)
+
+
+class ForeignIdleSection(_Section):
+    name_pattern: str
+    idle_timeout: float = 1800.0
+    threshold: float = Field(default=5.0, ge=0, le=100)
+    action: Literal["stop", "terminate"] = "stop"
+
+    _durations = field_validator("idle_timeout", mode="before")(_seconds)
+
+
+class MetricsSection(_Section):
+    enabled: bool = True
+    host: str = "127.0.0.1"
+    port: int = Field(default=9464, ge=0, le=65535)
+    tls_cert_file: str | None = None
+    tls_key_file: str | None = None
+
+
+class LogSection(_Section):
+    format: Literal["auto", "json", "console"] = "auto"
+    level: Literal["debug", "info", "warning", "error"] = "info"
+
+
+class Settings(_Section):
+    state_dir: str = DEFAULT_STATE_DIR
+    runpod: RunPodSection = RunPodSection()
+    database: DatabaseSection = DatabaseSection()
+    scheduler: SchedulerSection = SchedulerSection()
+    policy: PolicySection = PolicySection()
+    budget: BudgetSection = BudgetSection()
+    foreign_idle: ForeignIdleSection | None = None
+    metrics: MetricsSection = MetricsSection()
+    log: LogSection = LogSection()
+
+    @property
+    def database_url(self) -> str:
+        return self.database.url or f"sqlite:///{Path(self.state_dir) / 'spotsched.db'}"
+
+    def policy_config(self) -> PolicyConfig:
+        p, b, f = self.policy, self.budget, self.foreign_idle
+        return PolicyConfig(
+            bid_margin=p.bid_margin,
+            changeover_delay=p.changeover_delay,
+            launch_grace=p.launch_grace,
+            launch_timeout=p.launch_timeout,
+            resume_wait=p.resume_wait,
+            max_resume_failures=p.max_resume_failures,
+            orphan_grace=p.orphan_grace,
+            max_spend_rate=b.max_spend_rate,
+            daily_budget=b.daily,
+            monthly_budget=b.monthly,
+            foreign_idle=(
+                ForeignIdleRule(f.name_pattern, f.idle_timeout, f.threshold, f.action)
+                if f is not None
+                else None
+            ),
+            strategy=p.strategy,
+        )
+
+
+_SECTIONS = (
+    "runpod",
+    "database",
+    "scheduler",
+    "policy",
+    "budget",
+    "foreign_idle",
+    "metrics",
+    "log",
+)
+
+
+def env_overrides(environ: Mapping[str, str]) -> dict[str, Any]:
+    """`SPOTSCHED_METRICS_HOST=0.0.0.0` → {"metrics": {"host": "0.0.0.0"}}."""
+    out: dict[str, Any] = {}
+    for name, value in environ.items():
+        if not name.startswith(ENV_PREFIX) or name.startswith(ENV_PREFIX + "SIM_"):
+            continue
+        key = name.removeprefix(ENV_PREFIX).lower()
+        if key == "state_dir":
+            out["state_dir"] = value
+            continue
+        for section in sorted(_SECTIONS, key=len, reverse=True):
+            if key.startswith(section + "_"):
+                out.setdefault(section, {})[key.removeprefix(section + "_")] = value
+                break
+    return out
+
+
+def _merge(base: dict[str, Any], extra: Mapping[str, Any]) -> dict[str, Any]:
+    merged = dict(base)
+    for k, v in extra.items():
+        if isinstance(v, Mapping) and isinstance(merged.get(k), Mapping):
+            merged[k] = _merge(dict(merged[k]), v)
+        else:
+            merged[k] = v
+    return merged
+
+
+def _line_of(text: str, loc: tuple[Any, ...]) -> int | None:
+    """The line of a key in TOML text (best effort: section header, then `key =`)."""
+    lines = text.splitlines()
+    start = 0
+    keys = [str(k) for k in loc if not isinstance(k, int)]
+    if len(keys) > 1:
+        header = re.compile(rf"^\s*\[\s*{re.escape(keys[0])}\s*\]\s*$")
+        for i, line in enumerate(lines):
+            if header.match(line):
+                start = i + 1
+                break
+    pattern = re.compile(rf"^\s*{re.escape(keys[-1])}\s*=") if keys else None
+    for i in range(start, len(lines)):
+        if pattern is not None and pattern.match(lines[i]):
+            return i + 1
+        if i > start and len(keys) > 1 and lines[i].lstrip().startswith("["):
+            break
+    return start if len(keys) > 1 and start else None
+
+
+def load_settings(path: str | Path | None, environ: Mapping[str, str] | None = None) -> Settings:
+    """Read the TOML file (if any), apply `SPOTSCHED_*` overrides, validate."""
+    environ = os.environ if environ is None else environ
+    text, data = "", {}
+    if path is not None:
+        p = Path(path)
+        try:
+            text = p.read_text(encoding="utf-8")
+        except OSError as exc:
+            raise ConfigError(f"cannot read config file {p}: {exc.strerror}") from None
+        try:
+            data = tomllib.loads(text)
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"{p}: not valid TOML: {exc}") from None
+    overrides = env_overrides(environ)
+    try:
+        return Settings.model_validate(_merge(data, overrides))
+    except ValidationError as exc:
+        problems = []
+        for err in exc.errors():
+            loc = tuple(err["loc"])
+            key = ".".join(str(k) for k in loc)
+            msg = "unknown key" if err["type"] == "extra_forbidden" else err["msg"]
+            msg = msg.removeprefix("Value error, ")
+            line = _line_of(text, loc) if text else None
+            where = f"{path}:{line}: " if line else (f"{path}: " if path else "")
+            problems.append(f"{where}{key}: {msg}")
+        raise ConfigError("invalid configuration:\n  " + "\n  ".join(problems)) from None

@@ -1,0 +1,129 @@
+"""`spotsched run`: the real clock, HTTP client and engine, APScheduler, signals, sd_notify.
+
+APScheduler only triggers work (`max_instances=1`, `coalesce=True`); each trigger is one call
+into `Service`. SIGTERM/SIGINT let the running tick finish and exit 0; SIGHUP reloads the
+configuration and the jobs file.
+"""
+
+from __future__ import annotations
+
+import signal
+import threading
+from collections.abc import Mapping
+from datetime import datetime
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+import httpx
+import structlog
+from apscheduler.schedulers.blocking import BlockingScheduler
+
+from scheduler import __version__
+from scheduler.daemon.config import Settings, load_settings
+from scheduler.daemon.logs import configure_logging
+from scheduler.daemon.notify import Notifier
+from scheduler.daemon.secrets import load_api_key
+from scheduler.daemon.service import Service
+from scheduler.domain.clock import SystemClock
+from scheduler.domain.errors import SpotschedError
+from scheduler.store import open_engine
+
+log = structlog.get_logger("spotsched.daemon")
+
+
+def build_service(settings: Settings, environ: Mapping[str, str] | None = None) -> Service:
+    key = load_api_key(settings, environ)
+    for warning in key.warnings:
+        log.warning("api_key_file_permissions", detail=warning)
+    if key.value is None:
+        log.warning("api_key_missing", detail="market reads only; pods cannot be listed or created")
+    Path(settings.state_dir).mkdir(parents=True, exist_ok=True)
+    http = httpx.Client(
+        timeout=settings.runpod.timeout,
+        headers={"User-Agent": f"spotsched/{__version__}"},
+    )
+    return Service(
+        settings,
+        clock=SystemClock(),
+        http=http,
+        engine=open_engine(settings.database_url),
+        api_key=key.value,
+    )
+
+
+class Daemon:
+    def __init__(self, config_path: str | None, environ: Mapping[str, str] | None = None) -> None:
+        self.config_path = config_path
+        self.environ = environ
+        self.settings = load_settings(config_path, environ)
+        configure_logging(self.settings.log.format, self.settings.log.level)
+        self.service = build_service(self.settings, environ)
+        self.notifier = Notifier(environ)
+        self.scheduler = BlockingScheduler(timezone="UTC")
+        self._stopping = threading.Event()
+
+    def _tick(self) -> None:
+        if self._stopping.is_set():
+            return
+        try:
+            report = self.service.tick()
+        except SpotschedError as exc:
+            log.error("tick_failed", error=exc.message)
+            return
+        except Exception:
+            log.exception("tick_crashed")
+            return
+        if report.ok:
+            self.notifier.watchdog()
+
+    def _retention(self) -> None:
+        try:
+            self.service.retention()
+        except Exception:
+            log.exception("retention_failed")
+
+    def _reload(self) -> None:
+        self.notifier.reloading()
+        try:
+            settings = load_settings(self.config_path, self.environ)
+            self.service.reload(settings)
+            self.settings = settings
+        except SpotschedError as exc:
+            log.error("config_reload_failed", error=exc.message)
+        finally:
+            self.notifier.ready("reloaded")
+
+    def _on_signal(self, signum: int, _frame: FrameType | None) -> None:
+        if signum == signal.SIGHUP:
+            threading.Thread(target=self._reload, name="reload", daemon=True).start()
+            return
+        log.info("daemon_stopping", signal=signal.Signals(signum).name)
+        self._stopping.set()
+        self.notifier.stopping()
+        threading.Thread(target=self._shutdown, name="shutdown", daemon=True).start()
+
+    def _shutdown(self) -> None:
+        self.scheduler.shutdown(wait=True)
+
+    def run(self) -> int:
+        self.service.prepare()
+        interval = self.settings.scheduler.tick_interval
+        now = datetime.now().astimezone()
+        common: dict[str, Any] = {"max_instances": 1, "coalesce": True, "misfire_grace_time": None}
+        self.scheduler.add_job(
+            self._tick, "interval", seconds=interval, next_run_time=now, id="reconcile", **common
+        )
+        self.scheduler.add_job(self._retention, "interval", hours=1, id="retention", **common)
+        for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+            signal.signal(sig, self._on_signal)
+        log.info(
+            "daemon_started",
+            version=__version__,
+            tick_interval=interval,
+            database=self.settings.database_url.split("://")[0],
+        )
+        self.notifier.ready("running")
+        self.scheduler.start()
+        log.info("daemon_stopped")
+        return 0

@@ -1,0 +1,52 @@
+"""Where the RunPod API key comes from: `RUNPOD_API_KEY`, the systemd credential
+`runpod-api-key`, or `runpod.api_key_file`. The key is returned, never logged or stored."""
+
+from __future__ import annotations
+
+import os
+import stat
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from scheduler.daemon.config import ConfigError, Settings
+
+CREDENTIAL_NAME = "runpod-api-key"
+
+
+@dataclass(frozen=True)
+class ApiKey:
+    value: str | None = field(repr=False)
+    source: str
+    warnings: tuple[str, ...] = ()
+
+    def __repr__(self) -> str:
+        return f"ApiKey(source={self.source!r}, value={'***' if self.value else None})"
+
+
+def _read(path: Path, what: str) -> tuple[str, list[str]]:
+    warnings: list[str] = []
+    try:
+        mode = path.stat().st_mode
+        text = path.read_text(encoding="utf-8").strip()
+    except OSError as exc:
+        raise ConfigError(f"cannot read {what} {path}: {exc.strerror}") from None
+    if mode & (stat.S_IRGRP | stat.S_IROTH):
+        warnings.append(f"{what} {path} is readable by other users; chmod 600 it")
+    if not text:
+        raise ConfigError(f"{what} {path} is empty")
+    return text, warnings
+
+
+def load_api_key(settings: Settings, environ: Mapping[str, str] | None = None) -> ApiKey:
+    environ = os.environ if environ is None else environ
+    if environ.get("RUNPOD_API_KEY"):
+        return ApiKey(environ["RUNPOD_API_KEY"].strip(), "env RUNPOD_API_KEY")
+    cred_dir = environ.get("CREDENTIALS_DIRECTORY")
+    if cred_dir and (Path(cred_dir) / CREDENTIAL_NAME).exists():
+        value, warnings = _read(Path(cred_dir) / CREDENTIAL_NAME, "systemd credential")
+        return ApiKey(value, f"systemd credential {CREDENTIAL_NAME}", tuple(warnings))
+    if settings.runpod.api_key_file:
+        value, warnings = _read(Path(settings.runpod.api_key_file), "api_key_file")
+        return ApiKey(value, "api_key_file", tuple(warnings))
+    return ApiKey(None, "none")
