@@ -54,14 +54,18 @@ class Capacity:
 
     def __init__(self, catalogue: Catalogue, rng: random.Random) -> None:
         self._rng = rng
-        self.hosts: dict[str, HostState] = {h.id: HostState(h, h.blocked) for h in catalogue.hosts}
+        self.hosts: dict[str, HostState] = {}
+        self._by_key: dict[tuple[str, str], list[HostState]] = {}
+        for spec in catalogue.hosts:
+            self._add(HostState(spec, spec.blocked))
+
+    def _add(self, host: HostState) -> None:
+        self.hosts[host.spec.id] = host
+        self._by_key.setdefault((host.spec.gpu_type_id, host.spec.cloud), []).append(host)
 
     def hosts_for(self, gpu_type_id: str, cloud: CloudType) -> list[HostState]:
-        return [
-            h
-            for h in self.hosts.values()
-            if h.spec.gpu_type_id == gpu_type_id and h.spec.cloud == cloud
-        ]
+        """The hosts of one market key, in catalogue order (a copy)."""
+        return list(self._by_key.get((gpu_type_id, cloud), ()))
 
     def set_free(self, gpu_type_id: str, cloud: CloudType, free: int) -> None:
         """Make exactly `free` GPUs of this key free, leaving GPUs in use by pods alone.
@@ -89,7 +93,7 @@ class Capacity:
                 vcpu_per_gpu=template.vcpu_per_gpu,
                 memory_gb_per_gpu=template.memory_gb_per_gpu,
             )
-            self.hosts[spec.id] = HostState(spec, 0)
+            self._add(HostState(spec, 0))
             remaining -= size
 
 

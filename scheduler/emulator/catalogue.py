@@ -67,17 +67,17 @@ class Catalogue:
     data_centers: tuple[DataCenterSpec, ...]
     hosts: tuple[HostSpec, ...]
 
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_gpus", {g.id: g for g in self.gpu_types})
+        object.__setattr__(self, "_dcs", {d.id: d for d in self.data_centers})
+
     def gpu(self, gpu_type_id: str) -> GpuSpec | None:
-        for gpu in self.gpu_types:
-            if gpu.id == gpu_type_id:
-                return gpu
-        return None
+        found: GpuSpec | None = self.__dict__["_gpus"].get(gpu_type_id)
+        return found
 
     def data_center(self, data_center_id: str) -> DataCenterSpec | None:
-        for dc in self.data_centers:
-            if dc.id == data_center_id:
-                return dc
-        return None
+        found: DataCenterSpec | None = self.__dict__["_dcs"].get(data_center_id)
+        return found
 
 
 GPU_TYPES: tuple[GpuSpec, ...] = (
