@@ -51,6 +51,21 @@ class UtcDateTime(TypeDecorator[datetime]):
             return when.replace(tzinfo=UTC)
         return when.astimezone(UTC)
 
+    def result_processor(self, dialect: Dialect, coltype: Any) -> Any:
+        """Text that is no timestamp (SQLite lets any program's INSERT store it) reads as None,
+        so one such row cannot crash every reader; `validate_pending` reads the raw text."""
+        process = super().result_processor(dialect, coltype)
+        if process is None:
+            return None
+
+        def lenient(value: Any) -> datetime | None:
+            try:
+                return process(value)
+            except ValueError:
+                return None
+
+        return lenient
+
 
 def _ts(nullable: bool = True, index: bool = False) -> Any:
     return Field(default=None, sa_column=Column(UtcDateTime(), nullable=nullable, index=index))

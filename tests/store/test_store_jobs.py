@@ -269,3 +269,45 @@ def test_raw_row_with_an_impossible_enum_is_refused_by_the_database(engine: Engi
             max_spot_price=0.4,
             on_idle="hibernate",
         )
+
+
+@pytest.mark.parametrize("backend", ["sqlite"])
+def test_junk_in_a_timestamp_column_does_not_poison_the_queue(
+    engine: Engine, store: Store, clock: VirtualClock
+) -> None:
+    """Regression: SQLite kept 'yesterday' in submitted_at, and every ORM read of that row (so
+    every validate_pending, hence every tick) failed, holding back all other raw rows."""
+    good = {"image": "img", "gpu_types": "NVIDIA A40", "max_spot_price": 0.4}
+    raw_insert(engine, name="junk-stamp", submitted_at="yesterday", **good)
+    raw_insert(engine, name="neighbour", **good)
+    [junk] = store.job_ids_named("junk-stamp")
+    assert store.request_cancel(junk, clock.now()) is JobState.QUEUED
+    assert store.validate_pending(clock.now()) == []
+    views = jobs_by_name(store, clock.now())
+    assert set(views) == {"junk-stamp", "neighbour"}
+    assert views["junk-stamp"].submitted_at == clock.now(), "the junk was replaced"
+    assert views["junk-stamp"].cancel_requested
+
+
+def test_holds_are_shown_on_queued_jobs_without_events(
+    engine: Engine,
+    store: Store,
+    clock: VirtualClock,
+    new_spec: Callable[..., JobSpec],
+    events: Any,
+    sql: Any,
+) -> None:
+    submitted = store.submit(new_spec("submitted"), clock.now())
+    raw_insert(engine, name="raw", image="img", gpu_types="NVIDIA A40", max_spot_price=0.4)
+    store.validate_pending(clock.now())
+    [raw] = store.job_ids_named("raw")
+    done = store.submit(new_spec("done"), clock.now())
+    store.move_job(done, JobState.QUEUED, JobState.CANCELLED, "user", clock.now())
+    before = {j: len(events(j)) for j in (submitted, raw, done)}
+
+    hold = "waiting for spot under $0.50/GPU/h"
+    store.set_hold({submitted: hold, raw: hold, done: hold}, clock.now())
+    reasons = dict(sql("SELECT id, state_reason FROM jobs"))
+    # a raw row's reason starts out NULL, which `!=` alone would never match
+    assert reasons == {submitted: hold, raw: hold, done: "user"}
+    assert {j: len(events(j)) for j in (submitted, raw, done)} == before
