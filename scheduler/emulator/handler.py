@@ -61,9 +61,6 @@ class HttpResponse:
     def text(cls, status: int, text: str) -> HttpResponse:
         return cls(status, text.encode(), {"content-type": "text/html; charset=utf-8"})
 
-    def payload(self) -> Any:
-        return json.loads(self.body)
-
 
 class RequestStats:
     """Counters of GraphQL requests; thread-safe."""

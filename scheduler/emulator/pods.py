@@ -121,7 +121,6 @@ class Pod:
     gpu_count: int
     cost_per_hr: float
     bid_per_gpu: float | None
-    created_at: float
     created_at_time: datetime
     last_status_change: str
     container: ContainerSpec
@@ -184,6 +183,3 @@ class Pod:
         if self.run_since is None:
             return self.running_seconds
         return self.running_seconds + (t - self.run_since)
-
-    def env_dict(self) -> dict[str, str]:
-        return dict(self.env)

@@ -298,7 +298,6 @@ class World:
             gpu_count=req.gpu_count,
             cost_per_hr=0.0,
             bid_per_gpu=req.bid_per_gpu if spot else None,
-            created_at=self.t,
             created_at_time=self.now,
             last_status_change="",
             container=ContainerSpec.from_env(env),
