@@ -8,6 +8,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import httpx
@@ -284,3 +285,36 @@ def test_cli_rejects_a_bad_market_file(tmp_path):
 
 def test_virtual_clock_fixture_is_virtual(clock):
     assert isinstance(clock, VirtualClock)
+
+
+def test_concurrent_creates_over_http_respect_capacity(served, emu):
+    emu.set_market(A40, "SECURE", stock=20)
+    emu.set_market(A40, "COMMUNITY", stock=0)
+    query = (
+        'mutation { podFindAndDeployOnDemand(input: {gpuTypeId: "NVIDIA A40", imageName: "img", '
+        "cloudType: ALL}) { id } }"
+    )
+    results: list[int] = []
+    lock = threading.Lock()
+
+    def worker() -> None:
+        headers = {"Authorization": f"Bearer {KEY}"}
+        with httpx.Client(base_url=served.url, headers=headers) as c:
+            for _ in range(4):
+                body = c.post("/graphql", json={"query": query}).json()
+                with lock:
+                    results.append(0 if "errors" in body else 1)
+
+    threads = [threading.Thread(target=worker) for _ in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sum(results) == 20  # 24 attempts, 20 GPUs
+    state = emu.state()
+    assert len({p["id"] for p in state["pods"]}) == 20
+    assert state["requests"]["inFlight"] == 0
+    market = next(
+        m for m in state["market"] if m["gpuTypeId"] == A40 and m["cloudType"] == "SECURE"
+    )
+    assert market["freeGpus"] == 0
