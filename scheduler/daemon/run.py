@@ -18,6 +18,7 @@ from typing import Any
 import httpx
 import structlog
 from apscheduler.schedulers.blocking import BlockingScheduler
+from prometheus_client import CollectorRegistry, PlatformCollector, ProcessCollector
 
 from scheduler import __version__
 from scheduler.daemon.config import Settings, load_settings
@@ -27,12 +28,15 @@ from scheduler.daemon.secrets import load_api_key
 from scheduler.daemon.service import Service
 from scheduler.domain.clock import SystemClock
 from scheduler.domain.errors import SpotschedError
+from scheduler.metrics import Metrics, MetricsServer, make_app
 from scheduler.store import open_engine
 
 log = structlog.get_logger("spotsched.daemon")
 
 
-def build_service(settings: Settings, environ: Mapping[str, str] | None = None) -> Service:
+def build_service(
+    settings: Settings, environ: Mapping[str, str] | None = None, metrics: Metrics | None = None
+) -> Service:
     key = load_api_key(settings, environ)
     for warning in key.warnings:
         log.warning("api_key_file_permissions", detail=warning)
@@ -49,7 +53,18 @@ def build_service(settings: Settings, environ: Mapping[str, str] | None = None) 
         http=http,
         engine=open_engine(settings.database_url),
         api_key=key.value,
+        metrics=metrics,
     )
+
+
+def build_metrics(settings: Settings) -> tuple[Metrics | None, CollectorRegistry]:
+    """The daemon's metrics on a registry of its own (plus process and platform metrics)."""
+    registry = CollectorRegistry()
+    if not settings.metrics.enabled:
+        return None, registry
+    ProcessCollector(registry=registry)
+    PlatformCollector(registry=registry)
+    return Metrics(registry, version=__version__), registry
 
 
 class Daemon:
@@ -58,7 +73,20 @@ class Daemon:
         self.environ = environ
         self.settings = load_settings(config_path, environ)
         configure_logging(self.settings.log.format, self.settings.log.level)
-        self.service = build_service(self.settings, environ)
+        self.metrics, registry = build_metrics(self.settings)
+        self.service = build_service(self.settings, environ, self.metrics)
+        m = self.settings.metrics
+        self.metrics_server = (
+            MetricsServer(
+                make_app(registry, self.metrics.health),
+                m.host,
+                m.port,
+                tls_cert_file=m.tls_cert_file,
+                tls_key_file=m.tls_key_file,
+            )
+            if self.metrics is not None
+            else None
+        )
         self.notifier = Notifier(environ)
         self.scheduler = BlockingScheduler(timezone="UTC")
         self._stopping = threading.Event()
@@ -123,7 +151,13 @@ class Daemon:
             tick_interval=interval,
             database=self.settings.database_url.split("://")[0],
         )
+        if self.metrics_server is not None:
+            self.metrics_server.start()
         self.notifier.ready("running")
-        self.scheduler.start()
+        try:
+            self.scheduler.start()
+        finally:
+            if self.metrics_server is not None:
+                self.metrics_server.stop()
         log.info("daemon_stopped")
         return 0

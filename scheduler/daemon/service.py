@@ -16,6 +16,7 @@ from sqlalchemy import Engine
 from scheduler.daemon.config import Settings
 from scheduler.daemon.jobs_file import load_jobs_file
 from scheduler.domain.clock import Clock
+from scheduler.metrics import Metrics
 from scheduler.reconcile import Reconciler, ReconcilerSettings, TickReport
 from scheduler.runpod.client import RunPodClient
 from scheduler.runpod.models import RequestRecord
@@ -23,6 +24,19 @@ from scheduler.store import Store
 from scheduler.store.migrate import upgrade
 
 log = structlog.get_logger("spotsched.daemon")
+
+
+def _both(
+    first: Callable[[RequestRecord], None] | None, second: Callable[[RequestRecord], None] | None
+) -> Callable[[RequestRecord], None] | None:
+    if first is None or second is None:
+        return first or second
+
+    def both(record: RequestRecord) -> None:
+        first(record)
+        second(record)
+
+    return both
 
 
 def reconciler_settings(settings: Settings) -> ReconcilerSettings:
@@ -40,6 +54,7 @@ class Service:
         api_key: str | None,
         on_request: Callable[[RequestRecord], None] | None = None,
         on_tick: Callable[[TickReport], None] | None = None,
+        metrics: Metrics | None = None,
     ) -> None:
         self.settings = settings
         self.clock = clock
@@ -49,7 +64,7 @@ class Service:
             http,
             api_key,
             clock=clock,
-            on_request=on_request,
+            on_request=_both(on_request, metrics.on_request if metrics is not None else None),
             timeout=settings.runpod.timeout,
             url=settings.runpod.api_url,
         )
@@ -57,8 +72,11 @@ class Service:
             self.store, self.client, settings.policy_config(), reconciler_settings(settings)
         )
         self.on_tick = on_tick
+        self.metrics = metrics
         self.last_ok: datetime | None = None
         self.last_report: TickReport | None = None
+        if metrics is not None:
+            metrics.watch(self)
 
     def prepare(self) -> None:
         """Bring the schema to head and sync the jobs file; called once before the first tick."""
@@ -88,6 +106,8 @@ class Service:
             actions=len(report.actions),
             errors=len(report.errors),
         )
+        if self.metrics is not None:
+            self.metrics.on_tick(report)
         if self.on_tick is not None:
             self.on_tick(report)
         return report
