@@ -15,7 +15,10 @@ set -euo pipefail
 usage() { echo "usage: $0 DIR [PORT] | $0 --stop DIR" >&2; exit 2; }
 
 find_bin() {
-    if [[ -n "${PG_BIN:-}" ]]; then echo "$PG_BIN"; return; fi
+    if [[ -n "${PG_BIN:-}" ]]; then
+        [[ -x "$PG_BIN/initdb" ]] || { echo "PG_BIN=$PG_BIN has no initdb" >&2; exit 127; }
+        echo "$PG_BIN"; return
+    fi
     local d
     d=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1 || true)
     if [[ -n "$d" && -x "$d/initdb" ]]; then echo "$d"; return; fi

@@ -8,6 +8,7 @@ directly (SQLite: `sqlite_master`; PostgreSQL: `pg_constraint`, `pg_indexes`,
 
 from __future__ import annotations
 
+import multiprocessing
 import re
 import threading
 from typing import Any
@@ -19,7 +20,7 @@ from sqlalchemy import Engine, text
 from sqlmodel import SQLModel
 
 from scheduler.store import open_engine
-from scheduler.store.migrate import current_revision, head_revision, upgrade
+from scheduler.store.migrate import current_revision, head_revision, main, upgrade
 from scheduler.store.tables import JobRow  # noqa: F401  (registers the tables)
 
 TABLES = {"jobs", "attempts", "job_events", "ledger_days", "price_samples", "daemon_state"}
@@ -175,3 +176,45 @@ def test_racing_upgrades_leave_one_schema(backend: str, make_database: Any) -> N
     finally:
         for e in engines:
             e.dispose()
+
+
+def _upgrade_together(url: str, barrier: Any) -> None:
+    engine = open_engine(url)
+    barrier.wait(timeout=60)
+    upgrade(engine)
+    engine.dispose()
+
+
+def test_two_processes_upgrading_one_sqlite_file(make_database: Any) -> None:
+    """Two daemons started together by systemd or Docker, as separate processes (forked, so
+    they need not import everything again; each opens its own engine)."""
+    url = make_database("sqlite", migrated=False)
+    fork = multiprocessing.get_context("fork")
+    barrier = fork.Barrier(2)
+    procs = [fork.Process(target=_upgrade_together, args=(url, barrier)) for _ in range(2)]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(timeout=60)
+    assert [p.exitcode for p in procs] == [0, 0]
+    engine = open_engine(url)
+    try:
+        assert current_revision(engine) == head_revision()
+        with engine.connect() as conn:
+            assert conn.execute(text("PRAGMA integrity_check")).all() == [("ok",)]
+            assert compare_metadata(MigrationContext.configure(conn), SQLModel.metadata) == []
+    finally:
+        engine.dispose()
+
+
+def test_command_line_upgrades_and_reports(
+    make_database: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    url = make_database("sqlite", migrated=False)
+    assert main([url, "current"]) == 0
+    assert capsys.readouterr().out == "(empty)\n"
+    assert main([url]) == 0
+    assert capsys.readouterr().out == f"{head_revision()}\n"
+    assert main([url, "head"]) == 0
+    assert capsys.readouterr().out == f"{head_revision()}\n"
+    assert main([url, "sideways"]) == 2
