@@ -11,7 +11,7 @@ from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Engine, update
+from sqlalchemy import Engine, or_, update
 from sqlmodel import Session, col, select
 
 from scheduler.domain.actions import Launch
@@ -151,7 +151,7 @@ class Store:
                     .where(
                         col(JobRow.id) == job_id,
                         col(JobRow.state) == JobState.QUEUED.value,
-                        col(JobRow.state_reason) != reason,
+                        or_(col(JobRow.state_reason).is_(None), col(JobRow.state_reason) != reason),
                     )
                     .values(state_reason=reason)
                 )
