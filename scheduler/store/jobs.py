@@ -121,12 +121,13 @@ def upsert_job(session: Session, spec: JobSpec, now: datetime, source: str) -> t
     """Insert, or update the newest job of that name while it is still queued.
 
     Returns (job id, "created" | "updated" | "unchanged" | "kept"); "kept" means the job
-    already started or finished, so its spec stays as it ran.
+    already started or finished, so its spec stays as it ran. An `invalid` row never ran and
+    its columns do not parse, so a valid spec of that name is created anew.
     """
     row = session.exec(
         select(JobRow).where(JobRow.name == spec.name).order_by(JobRow.id.desc())  # type: ignore[union-attr]
     ).first()
-    if row is None:
+    if row is None or row.state == JobState.INVALID.value:
         return insert_job(session, spec, now, source), "created"
     assert row.id is not None
     if row.validated and spec_from_row(row) == spec:

@@ -311,3 +311,17 @@ def test_holds_are_shown_on_queued_jobs_without_events(
     # a raw row's reason starts out NULL, which `!=` alone would never match
     assert reasons == {submitted: hold, raw: hold, done: "user"}
     assert {j: len(events(j)) for j in (submitted, raw, done)} == before
+
+
+def test_upsert_over_an_invalid_row_creates_the_job_anew(
+    engine: Engine, store: Store, clock: VirtualClock, new_spec: Callable[..., JobSpec]
+) -> None:
+    """Regression: upsert re-parsed the invalid row to compare specs and raised its error."""
+    raw_insert(engine, name="fixme", image="img", gpu_types="NVIDIA A40", max_spot_price=0)
+    [(bad, _)] = store.validate_pending(clock.now())
+    fixed = new_spec("fixme")
+    [(job, status)] = store.upsert([fixed], clock.now(), "file")
+    assert status == "created" and job != bad
+    assert jobs_by_name(store, clock.now())["fixme"].spec == fixed
+    assert store.upsert([fixed], clock.now(), "file") == [(job, "unchanged")]
+    assert store.job_ids_named("fixme") == [bad, job]
