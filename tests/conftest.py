@@ -172,13 +172,13 @@ def make_database(request: pytest.FixtureRequest, tmp_path: Path) -> MakeDatabas
 
 @pytest.fixture(params=BACKENDS)
 def backend(request: pytest.FixtureRequest) -> str:
-    """ "sqlite" or "postgres" (the latter marked `postgres`)."""
+    """The backend under test: "sqlite", or "postgres" (marked `postgres`)."""
     return str(request.param)
 
 
 @pytest.fixture
 def engine(backend: str, make_database: MakeDatabase) -> Iterator[Engine]:
-    """A fresh database migrated to head, on each backend in turn."""
+    """A database of its own, migrated to head and holding no rows, on each backend in turn."""
     eng = open_engine(make_database(backend))
     yield eng
     eng.dispose()
