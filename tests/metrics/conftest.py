@@ -8,7 +8,7 @@ from __future__ import annotations
 import os
 import shutil
 from collections.abc import Callable, Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -28,8 +28,11 @@ from scheduler.daemon.service import Service
 from scheduler.domain.clock import VirtualClock
 from scheduler.domain.job import parse_job
 from scheduler.emulator import Emulator
-from scheduler.metrics import Metrics
+from scheduler.emulator.catalogue import Catalogue, default_catalogue
+from scheduler.emulator.faults import FaultRule
+from scheduler.metrics import Metrics, MetricsServer, make_app
 from scheduler.reconcile import TickReport
+from scheduler.runpod.models import DeployRequest
 from scheduler.store import open_engine
 
 START = datetime(2026, 11, 20, 10, 0, tzinfo=UTC)
@@ -150,3 +153,58 @@ def tool(name: str) -> str:
     if os.environ.get("CI"):
         pytest.fail(f"{reason}; CI is expected to have run it", pytrace=False)
     pytest.skip(reason)
+
+
+def twelve_gpu_catalogue() -> Catalogue:
+    """The emulator's catalogue cut to its first 12 GPU types (the cardinality measure)."""
+    full = default_catalogue()
+    keep = {g.id for g in full.gpu_types[:12]}
+    return Catalogue(
+        gpu_types=full.gpu_types[:12],
+        data_centers=full.data_centers,
+        hosts=tuple(h for h in full.hosts if h.gpu_type_id in keep),
+    )
+
+
+@pytest.fixture(scope="session")
+def live_scrape(tmp_path_factory: pytest.TempPathFactory, _sqlite_template: Path) -> str:
+    """/metrics of a daemon-like run (12 GPU types) that touched every kind of series: budgets
+    configured, a deadline job, a held job, an orphan pod, a launch, a preemption and its
+    resume, spot disappearing (an on-demand fallback) and coming back, a failed market poll."""
+    tmp = tmp_path_factory.mktemp("live-scrape")
+    shutil.copyfile(_sqlite_template, tmp / "spotsched.db")
+    rig = Rig(
+        tmp,
+        f"sqlite:///{tmp / 'spotsched.db'}",
+        budget=BudgetSection(daily=50.0, monthly=500.0, max_spend_rate=10.0),
+        catalogue=twelve_gpu_catalogue(),
+    )
+    server = MetricsServer(make_app(rig.registry, rig.metrics.health), "127.0.0.1", 0)
+    url = server.start()
+    try:
+        rig.pin(spot=0.20, on_demand=0.40)
+        rig.submit("deadline-job", deadline=START + timedelta(days=1), estimated_runtime="2h")
+        rig.submit("cheap-job", max_spot_price=0.05)  # under the market: held
+        rig.service.client.deploy(  # a pod with the daemon's prefix that no job owns
+            DeployRequest(name="spotsched-99-1", image_name="img", gpu_type_id=GPU)
+        )
+        for _ in range(3):
+            rig.tick()
+        [pod] = [p for p in rig.live_pods() if p["desiredStatus"] == "RUNNING"]
+        rig.emu.preempt(pod["id"])
+        for _ in range(3):
+            rig.tick()
+        rig.emu.set_spot_enabled(False)
+        rig.submit("od-job", max_on_demand_price=0.45)
+        rig.tick(400)
+        rig.tick()
+        rig.emu.set_spot_enabled(True)
+        rig.emu.inject_faults(FaultRule(kind="http_503", match="gpuTypes", count=10))
+        rig.tick(400)
+        rig.emu.clear_faults()
+        rig.tick()
+        text = httpx.get(f"{url}/metrics", timeout=10).text
+    finally:
+        server.stop()
+        rig.close()
+    return text
