@@ -65,6 +65,12 @@ def submit(
     estimated_runtime: Annotated[str | None, typer.Option(help="Compute needed, e.g. 6h.")] = None,
     priority: Annotated[int | None, typer.Option(help="Higher runs first.")] = None,
     idle_timeout: Annotated[str | None, typer.Option(help="Stop after this long idle.")] = None,
+    idle_grace: Annotated[
+        str | None, typer.Option(help="Start-up time before idleness counts.")
+    ] = None,
+    idle_threshold: Annotated[
+        float | None, typer.Option(help="GPU utilisation % under which a pod is idle.")
+    ] = None,
     on_idle: Annotated[str | None, typer.Option(help="terminate or stop.")] = None,
     max_runtime: Annotated[str | None, typer.Option(help="Longest a pod may run.")] = None,
     max_cost: Annotated[float | None, typer.Option(help="Dollar cap for the job.")] = None,
@@ -98,6 +104,8 @@ def submit(
                 "estimated_runtime": estimated_runtime,
                 "priority": priority,
                 "idle_timeout": idle_timeout,
+                "idle_grace": idle_grace,
+                "idle_threshold": idle_threshold,
                 "on_idle": on_idle,
                 "max_runtime": max_runtime,
                 "max_cost": max_cost,

@@ -25,6 +25,21 @@ def configure_logging(fmt: str = "auto", level: str = "info", stream: TextIO | N
         if use_json
         else structlog.dev.ConsoleRenderer(colors=stream.isatty())
     )
+    # Libraries that log through the standard library (APScheduler: "tick skipped") come out
+    # in the same format as our own lines.
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(
+        structlog.stdlib.ProcessorFormatter(
+            processor=renderer,
+            foreign_pre_chain=[
+                structlog.processors.add_log_level,
+                structlog.processors.TimeStamper(fmt="iso", utc=True),
+            ],
+        )
+    )
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(max(_LEVELS[level], logging.WARNING))  # httpx, alembic: only problems
     structlog.configure(
         processors=[
             structlog.contextvars.merge_contextvars,

@@ -69,7 +69,11 @@ class Service:
             url=settings.runpod.api_url,
         )
         self.reconciler = Reconciler(
-            self.store, self.client, settings.policy_config(), reconciler_settings(settings)
+            self.store,
+            self.client,
+            settings.policy_config(),
+            reconciler_settings(settings),
+            clock=clock,
         )
         self.on_tick = on_tick
         self.metrics = metrics

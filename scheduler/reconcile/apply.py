@@ -25,6 +25,7 @@ from scheduler.domain.actions import (
     ResumeSpot,
     TerminateOrphan,
 )
+from scheduler.domain.clock import Clock
 from scheduler.domain.job import JobSpec
 from scheduler.domain.states import AttemptKind, JobState
 from scheduler.domain.views import AttemptView, JobView
@@ -84,9 +85,17 @@ def deploy_request(spec: JobSpec, attempt: AttemptView, launch: Launch) -> Deplo
 
 
 class Applier:
-    def __init__(self, store: Store, client: RunPodClient) -> None:
+    """Applies actions. `clock`, when given, stamps the moments RunPod acknowledged a create,
+    resume, stop or terminate, so the ledger starts and ends billing exactly there rather than
+    at the tick's start (a tick can take a while when RunPod is slow)."""
+
+    def __init__(self, store: Store, client: RunPodClient, clock: Clock | None = None) -> None:
         self.store = store
         self.client = client
+        self.clock = clock
+
+    def _stamp(self, now: datetime) -> datetime:
+        return max(now, self.clock.now()) if self.clock is not None else now
 
     def apply(
         self, actions: list[Action], jobs: Mapping[int, JobView], now: datetime
@@ -191,7 +200,9 @@ class Applier:
             self.store.fail_launch(attempt.id, JobState.LAUNCHING, now, "authentication failed")
             result.launches.append((kind, gpu, "auth"))
             raise
-        over = self.store.set_pod(attempt.id, pod.id, pod.cost_per_hr, pod.data_center_id, now)
+        over = self.store.set_pod(
+            attempt.id, pod.id, pod.cost_per_hr, pod.data_center_id, self._stamp(now)
+        )
         result.overbids += int(over)
         result.launches.append((kind, gpu, "ok"))
         log.info(
@@ -221,7 +232,9 @@ class Applier:
             result.resumes.append("unknown")
             log.warning("resume_outcome_unknown", job_id=action.job_id, error=exc.message)
             return
-        self.store.resume_started(action.attempt_id, job.state, action.bid_per_gpu, now)
+        self.store.resume_started(
+            action.attempt_id, job.state, action.bid_per_gpu, self._stamp(now)
+        )
         result.resumes.append("ok")
         log.info(
             "pod_resumed",
@@ -237,7 +250,12 @@ class Applier:
             with contextlib.suppress(NotFoundError):
                 self.client.stop_pod(action.pod_id)
         self.store.end_attempt(
-            action.attempt_id, action.reason, action.job_from, action.job_to, now, action.detail
+            action.attempt_id,
+            action.reason,
+            action.job_from,
+            action.job_to,
+            self._stamp(now) if action.pod_call else now,
+            action.detail,
         )
         kind = job.live.kind.value if job.live else ""
         result.ended.append((kind, action.reason.value))

@@ -15,6 +15,7 @@ from datetime import datetime, timedelta
 import structlog
 
 from scheduler.domain.actions import Action
+from scheduler.domain.clock import Clock
 from scheduler.domain.views import JobView, MarketView, PodView, Snapshot
 from scheduler.policy import PolicyConfig, decide
 from scheduler.reconcile.apply import Applier, ApplyResult
@@ -59,13 +60,14 @@ class Reconciler:
         policy: PolicyConfig,
         settings: ReconcilerSettings | None = None,
         *,
+        clock: Clock | None = None,
         perf_counter: Callable[[], float] = time.perf_counter,
     ) -> None:
         self.store = store
         self.client = client
         self.policy = policy
         self.settings = settings or ReconcilerSettings()
-        self.applier = Applier(store, client)
+        self.applier = Applier(store, client, clock)
         self.memory = PodMemory()
         self._perf = perf_counter
         self._spot_rejected_at: datetime | None = None

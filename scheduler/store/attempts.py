@@ -11,7 +11,7 @@ from sqlmodel import Session, select
 from scheduler.domain.actions import Launch
 from scheduler.domain.states import AttemptKind, AttemptState, EndReason, JobState
 from scheduler.domain.views import AttemptView, pod_name
-from scheduler.store.ledger import add_waste
+from scheduler.store.ledger import add_waste, bill_until
 from scheduler.store.tables import AttemptRow, JobRow
 from scheduler.store.transitions import StaleState, move_attempt, move_job, note
 
@@ -243,6 +243,9 @@ def end_attempt(
     detail: str,
 ) -> None:
     row = _row(session, attempt_id)
+    if row.billing and row.accounted_until is not None and now > row.accounted_until:
+        # billed until our own stop/terminate call, which came after the tick's accrual
+        bill_until(session, row, now)
     move_attempt(
         session,
         attempt_id,

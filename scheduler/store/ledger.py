@@ -109,3 +109,27 @@ def add_waste(session: Session, row: AttemptRow, amount: float, now: datetime) -
     entry = session.get(LedgerDayRow, (day, row.id)) or new_day(day, row)
     entry.waste += amount
     session.add(entry)
+
+
+def bill_until(session: Session, row: AttemptRow, until: datetime) -> None:
+    """Charge a still-billing attempt from its watermark to `until` (a call we made)."""
+    assert row.accounted_until is not None
+    seconds = max(0.0, (until - row.accounted_until).total_seconds())
+    cost = (row.cost_per_hr or 0.0) * seconds / 3600.0
+    counterfactual = (row.on_demand_price_per_gpu or 0.0) * row.gpu_count * seconds / 3600.0
+    row.cost += cost
+    row.counterfactual += counterfactual
+    row.segment_cost += cost
+    row.accounted_until = until
+    session.add(row)
+    job = session.get(JobRow, row.job_id)
+    assert job is not None
+    job.spend += cost
+    session.add(job)
+    assert row.id is not None
+    day = until.date().isoformat()
+    entry = session.get(LedgerDayRow, (day, row.id)) or new_day(day, row)
+    entry.cost += cost
+    entry.counterfactual += counterfactual
+    entry.gpu_seconds += seconds * row.gpu_count
+    session.add(entry)
