@@ -136,6 +136,8 @@ class Daemon:
 
     def run(self) -> int:
         self.service.prepare()
+        if self.metrics_server is not None:
+            self.metrics_server.start()
         interval = self.settings.scheduler.tick_interval
         now = datetime.now().astimezone()
         common: dict[str, Any] = {"max_instances": 1, "coalesce": True, "misfire_grace_time": None}
@@ -151,8 +153,6 @@ class Daemon:
             tick_interval=interval,
             database=self.settings.database_url.split("://")[0],
         )
-        if self.metrics_server is not None:
-            self.metrics_server.start()
         self.notifier.ready("running")
         try:
             self.scheduler.start()

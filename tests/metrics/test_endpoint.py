@@ -6,9 +6,11 @@ virtual time, never by waiting.
 
 from __future__ import annotations
 
+import os
 import socket
 import ssl
 import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -148,3 +150,26 @@ def test_the_daemon_builds_metrics_only_when_enabled(tmp_path: Path) -> None:
     assert registry.get_sample_value("process_start_time_seconds") is not None
     off, _ = build_metrics(Settings(state_dir=str(tmp_path), metrics=MetricsSection(enabled=False)))
     assert off is None
+
+
+def test_spotsched_run_refuses_to_run_unwatched_when_the_port_is_taken(tmp_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        config = tmp_path / "spotsched.toml"
+        config.write_text(
+            f'state_dir = "{tmp_path / "state"}"\n[runpod]\napi_url = "http://127.0.0.1:9/graphql"\n'
+            f'[metrics]\nport = {port}\n[log]\nformat = "json"\n'
+        )
+        run = subprocess.run(
+            [sys.executable, "-m", "scheduler", "run", "--config", str(config)],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+            env={**os.environ, "RUNPOD_API_KEY": "k"},
+        )
+    assert run.returncode == 1
+    assert f"cannot serve metrics on 127.0.0.1:{port}" in run.stderr
+    assert "daemon_started" not in run.stdout + run.stderr
