@@ -156,6 +156,8 @@ class Snapshot:
     market: MarketView | None
     money: Money = field(default_factory=Money)
     history: SpotHistory = field(default_factory=SpotHistory)
+    kept_pods: frozenset[str] = frozenset()
+    """Names of pods the daemon stopped on purpose and leaves to the user (`on_idle = stop`)."""
 
     def pod_named(self, name: str) -> PodView | None:
         for p in self.pods:

@@ -115,12 +115,13 @@ def _launches(
 ) -> list[Action]:
     if snap.market is None:
         return [Hold(j.id, "market unknown") for j in sorted(jobs, key=_order)]
+    # A preempted spot pod keeps its slot under the cap: it may be bid-resumed this tick.
     burn = sum(
         (j.live.cost_per_hr or 0.0)
         for j in snap.jobs
         if j.live is not None
         and j.live.id not in ending
-        and j.live.state in (AttemptState.LAUNCHING, AttemptState.RUNNING)
+        and j.live.state in (AttemptState.LAUNCHING, AttemptState.RUNNING, AttemptState.PREEMPTED)
     )
     out: list[Action] = []
     for job in sorted(jobs, key=_order):
@@ -161,7 +162,7 @@ def _budget_gate(offer: Offer, burn: float, snap: Snapshot, cfg: PolicyConfig) -
 
 
 def _strays(snap: Snapshot, cfg: PolicyConfig) -> list[Action]:
-    owned = {j.live.pod_name for j in snap.jobs if j.live is not None}
+    owned = {j.live.pod_name for j in snap.jobs if j.live is not None} | snap.kept_pods
     out: list[Action] = []
     rule = cfg.foreign_idle
     for pod in sorted(snap.pods, key=lambda p: p.pod_id):

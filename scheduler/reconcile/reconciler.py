@@ -16,7 +16,7 @@ import structlog
 
 from scheduler.domain.actions import Action
 from scheduler.domain.clock import Clock
-from scheduler.domain.views import JobView, MarketView, PodView, Snapshot
+from scheduler.domain.views import POD_NAME_PREFIX, JobView, MarketView, PodView, Snapshot
 from scheduler.policy import PolicyConfig, decide
 from scheduler.reconcile.apply import Applier, ApplyResult
 from scheduler.reconcile.observe import PodMemory, market_view
@@ -97,14 +97,25 @@ class Reconciler:
             report.ok = False
             return
         owned = {j.live.pod_name: j for j in jobs if j.live is not None}
-        pod_views = self.memory.views(pods, now, self._threshold(owned), set(owned))
+        strays = [
+            p.name for p in pods if p.name.startswith(POD_NAME_PREFIX) and p.name not in owned
+        ]
+        kept = self.store.kept_pods(strays) if strays else frozenset()
+        pod_views = self.memory.views(pods, now, self._threshold(owned), set(owned) | kept)
         mview = None
         if market is not None:
             mview = market_view(market, combos, self._spot_capable(market, now))
         jobs = self._accrue(jobs, pod_views, mview, now, report)
         snapshot = Snapshot(
-            now=now, jobs=tuple(jobs), pods=pod_views, market=mview, money=money, history=history
+            now=now,
+            jobs=tuple(jobs),
+            pods=pod_views,
+            market=mview,
+            money=money,
+            history=history,
+            kept_pods=kept,
         )
+
         report.actions = decide(snapshot, self.policy)
         report.applied = self.applier.apply(report.actions, {j.id: j for j in jobs}, now)
         if report.applied.spot_unsupported:

@@ -59,7 +59,10 @@ def accrue(
         if row is None or row.accounted_until is None:
             continue
         dt = max(0.0, (now - row.accounted_until).total_seconds())
-        billed = dt * _share(row.billing, obs.billing)
+        # a pod found by name after a lost create response has billed since the create call,
+        # i.e. since the intent row was written (its `accounted_until`)
+        was_billing = row.billing or (row.pod_id is None and obs.billing)
+        billed = dt * _share(was_billing, obs.billing)
         ran = dt * _share(row.runtime_up, obs.runtime_up)
         rate = obs.cost_per_hr if obs.cost_per_hr is not None else (row.cost_per_hr or 0.0)
         od = obs.on_demand_price_per_gpu or row.on_demand_price_per_gpu or 0.0

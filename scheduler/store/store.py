@@ -73,6 +73,10 @@ class Store:
         with self.session() as s:
             return views.load_jobs(s), views.money(s, now), views.spot_history(s)
 
+    def kept_pods(self, names: list[str]) -> frozenset[str]:
+        with self.session() as s:
+            return views.kept_pods(s, names)
+
     # -- lifecycle writes --------------------------------------------------------------------
     def move_job(
         self, job_id: int, old: JobState, new: JobState, reason: str, now: datetime

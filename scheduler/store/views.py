@@ -7,7 +7,7 @@ from datetime import datetime
 from sqlalchemy import func
 from sqlmodel import Session, col, select
 
-from scheduler.domain.states import TERMINAL_JOB_STATES, AttemptState, JobState
+from scheduler.domain.states import TERMINAL_JOB_STATES, AttemptState, EndReason, JobState, OnIdle
 from scheduler.domain.views import JobView, Money, SpotHistory
 from scheduler.store.attempts import attempt_view
 from scheduler.store.jobs import spec_from_row
@@ -73,3 +73,21 @@ def spot_history(session: Session, limit: int = 200) -> SpotHistory:
     if not spans:
         return SpotHistory()
     return SpotHistory(mean_lifetime_seconds=sum(spans) / len(spans), observations=len(spans))
+
+
+def kept_pods(session: Session, names: list[str]) -> frozenset[str]:
+    """Of these pod names, those the daemon stopped on purpose (`on_idle = stop`): the user's
+    to keep, never orphans."""
+    if not names:
+        return frozenset()
+    rows = session.exec(
+        select(AttemptRow.pod_name)
+        .join(JobRow, col(JobRow.id) == col(AttemptRow.job_id))
+        .where(
+            col(AttemptRow.pod_name).in_(names),
+            AttemptRow.state == AttemptState.ENDED.value,
+            AttemptRow.end_reason == EndReason.IDLE.value,
+            JobRow.on_idle == OnIdle.STOP.value,
+        )
+    ).all()
+    return frozenset(rows)

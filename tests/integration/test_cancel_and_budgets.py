@@ -85,12 +85,6 @@ def test_spend_rate_cap_lets_only_the_jobs_that_fit_launch(world: World) -> None
     assert [world.state(j) for j in jobs] == ["succeeded"] * 3
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: the spend-rate burn in decide._launches counts only launching/running "
-    "attempts, so a preempted job's slot is given to a new launch and its bid-resume "
-    "(not gated) then takes the burn over max_spend_rate",
-)
 def test_spend_rate_cap_holds_across_a_preemption_and_bid_resume(world: World) -> None:
     bid = expected_bid(FLOOR)
     cap = 2.5 * bid  # room for two pods

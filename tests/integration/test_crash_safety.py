@@ -187,12 +187,6 @@ def test_foreign_idle_rule_stops_only_matching_idle_pods(world: World) -> None:
     assert world.pod(other)["desiredStatus"] == "RUNNING"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: a pod adopted after a lost create is billed from the create call, but the "
-    "ledger counts only half of the interval up to the adopting tick (ledger.accrue's "
-    "trapezoid share with attempt.billing still False)",
-)
 def test_adopted_pod_is_accounted_from_the_create_call(world: World) -> None:
     """The daemon made the create itself at a known moment (the intent row's created_at), so
     the ledger promises to be exact for it, as it is for an ordinary launch."""

@@ -66,11 +66,6 @@ def test_idle_pod_is_auto_stopped_after_idle_timeout(
     assert world.emu.state()["totals"]["runningPods"] == 0
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: the orphan sweep only knows pods of live attempts (decide.py `_strays`, "
-    "reconciler.py `owned`), so the pod on_idle=stop kept is terminated after orphan_grace",
-)
 def test_idle_stopped_pod_is_kept_not_swept_as_an_orphan(world: World) -> None:
     """on_idle = stop keeps the pod (and its volume) for the user; the daemon's own stopped pod
     must not be terminated later by the orphan sweep."""

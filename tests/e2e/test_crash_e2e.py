@@ -1,0 +1,119 @@
+"""SIGKILL the daemon at the two worst moments of a launch, restart it, and check that there
+is no duplicate pod, no orphan, and the job carries on (DESIGN.md, crash safety)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from contextlib import closing
+from pathlib import Path
+
+import pytest
+
+from tests.e2e.processes import Admin, cli, daemon_config, emulator_process, jobs, stop, wait_for
+
+pytestmark = pytest.mark.slow
+
+GPU = "NVIDIA RTX A5000"
+
+
+def _start(config: Path, log: Path) -> subprocess.Popen[str]:
+    with log.open("a") as out:  # the child keeps its own copy of the descriptor
+        return subprocess.Popen(
+            [sys.executable, "-m", "scheduler", "run", "--config", str(config)],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            text=True,
+            env={**os.environ, "RUNPOD_API_KEY": "crash-test-key"},
+        )
+
+
+def _spotsched_pods(admin: Admin) -> list[dict]:
+    return [p for p in admin.pods() if p["name"].startswith("spotsched-")]
+
+
+@pytest.mark.parametrize("phase", ["before", "after"])
+def test_sigkill_during_create_leaves_no_duplicate_and_no_orphan(
+    tmp_path: Path, phase: str
+) -> None:
+    """phase "before": killed after the intent row, before RunPod created the pod.
+    phase "after": killed after RunPod created the pod, before the daemon heard back."""
+    with (
+        emulator_process("--seed", "5", "--startup-delay", "1") as (url, _emu),
+        closing(Admin(url)) as admin,
+    ):
+        for cloud in ("SECURE", "COMMUNITY"):
+            admin.post("market", {"gpuTypeId": GPU, "cloudType": cloud, "spotPrice": 0.15})
+        state_dir = tmp_path / "state"
+        state_dir.mkdir()
+        db = f"sqlite:///{state_dir / 'spotsched.db'}"
+        config = daemon_config(
+            tmp_path / "spotsched.toml",
+            f"{url}/graphql",
+            state_dir,
+            policy={"launch_grace": "3s", "orphan_grace": "2s", "resume_wait": "3s"},
+        )
+        cli(
+            "submit",
+            "--db",
+            db,
+            "--name",
+            "survivor",
+            "--image",
+            "img",
+            "--gpu",
+            GPU,
+            "--max-spot-price",
+            "0.30",
+            "--env",
+            "SPOTSCHED_SIM_BUSY_SECONDS=15",
+            "--env",
+            "SPOTSCHED_SIM_THEN=terminate",
+        )
+        # the create call hangs long enough to kill us: "before" never reaches RunPod (the
+        # connection is held, then dropped), "after" is carried out and its answer withheld
+        fault = {"kind": "timeout"} if phase == "before" else {"kind": "delay", "phase": "after"}
+        admin.post("faults", {**fault, "seconds": 30, "count": 1, "match": "podRentInterruptable"})
+        log = tmp_path / "daemon.log"
+        first = _start(config, log)
+        try:
+            wait_for(
+                "the create call in flight",
+                lambda: admin.state()["requests"]["byField"].get("podRentInterruptable", 0) >= 1,
+            )
+            if phase == "after":
+                wait_for("RunPod to create the pod", lambda: _spotsched_pods(admin))
+            first.send_signal(signal.SIGKILL)
+            first.wait(timeout=10)
+        finally:
+            stop(first)
+        intent = jobs(db)["survivor"]
+        assert intent["state"] == "launching"  # the intent row was committed before the call
+        pods_after_crash = _spotsched_pods(admin)
+        assert len(pods_after_crash) == (1 if phase == "after" else 0)
+
+        second = _start(config, log)
+        try:
+            done = wait_for(
+                "the job succeeded after the restart",
+                lambda: jobs(db)["survivor"]["state"] == "succeeded" and jobs(db)["survivor"],
+                timeout=90,
+            )
+            all_pods = [
+                p for p in admin.pods(live_only=False) if p["name"].startswith("spotsched-")
+            ]
+            detail = cli("job", str(done["id"]), "--db", db, "--json").stdout
+        finally:
+            assert stop(second) == 0
+        # never two pods for the job at once, and nothing left running or billing
+        names = [p["name"] for p in all_pods]
+        assert len(names) == len(set(names)), names
+        if phase == "after":
+            assert names == ["spotsched-1-1"]  # adopted by name, not created again
+            assert '"pod_id": "' + all_pods[0]["id"] + '"' in detail
+        else:
+            assert names == ["spotsched-1-2"]  # the first attempt never reached RunPod
+            assert "launch_failed" in detail
+        assert _spotsched_pods(admin) == []
