@@ -1,0 +1,102 @@
+"""The daemon as systemd runs it: sd_notify READY/WATCHDOG on NOTIFY_SOCKET, SIGHUP reloads the
+configuration and re-syncs the jobs file, SIGTERM ends it cleanly with exit status 0."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from contextlib import closing
+from pathlib import Path
+
+import pytest
+
+from tests.e2e.processes import Admin, daemon_config, emulator_process, jobs, stop, wait_for
+
+pytestmark = pytest.mark.slow
+
+JOB = """
+[[job]]
+name = "{name}"
+image = "img"
+gpu_types = ["NVIDIA RTX A5000"]
+max_spot_price = {price}
+"""
+
+
+def _datagrams(sock: socket.socket, seconds: float) -> list[str]:
+    got: list[str] = []
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        try:
+            got.append(sock.recv(4096).decode())
+        except BlockingIOError:
+            time.sleep(0.05)
+    return got
+
+
+def test_notify_reload_and_clean_stop(tmp_path: Path) -> None:
+    with emulator_process("--startup-delay", "1") as (url, _emu), closing(Admin(url)) as admin:
+        for cloud in ("SECURE", "COMMUNITY"):
+            admin.post(
+                "market", {"gpuTypeId": "NVIDIA RTX A5000", "cloudType": cloud, "spotPrice": 0.50}
+            )
+        state_dir = tmp_path / "state"
+        state_dir.mkdir()
+        jobs_file = tmp_path / "jobs.toml"
+        jobs_file.write_text(JOB.format(name="first", price=0.10))
+        config = daemon_config(
+            tmp_path / "spotsched.toml",
+            f"{url}/graphql",
+            state_dir,
+            scheduler={"tick_interval": "0.5s", "jobs_file": str(jobs_file)},
+        )
+        notify_path = tmp_path / "notify.sock"
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        sock.bind(str(notify_path))
+        sock.setblocking(False)
+        log = tmp_path / "daemon.log"
+        with log.open("w") as out:
+            daemon = subprocess.Popen(
+                [sys.executable, "-m", "scheduler", "run", "--config", str(config)],
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                text=True,
+                env={**os.environ, "RUNPOD_API_KEY": "k", "NOTIFY_SOCKET": str(notify_path)},
+            )
+        db = f"sqlite:///{state_dir / 'spotsched.db'}"
+        try:
+            messages = wait_for(
+                "READY=1 and a WATCHDOG=1",
+                lambda: (
+                    (m := _datagrams(sock, 2.0))
+                    and any("READY=1" in x for x in m)
+                    and any("WATCHDOG=1" in x for x in m)
+                    and m
+                ),
+                timeout=60,
+            )
+            assert messages
+            wait_for("the jobs file synced on start", lambda: "first" in jobs(db))
+
+            # edit the jobs file and the config, then SIGHUP: both are picked up
+            jobs_file.write_text(
+                JOB.format(name="first", price=0.20) + JOB.format(name="second", price=0.10)
+            )
+            daemon.send_signal(signal.SIGHUP)
+            synced = wait_for("the new job after SIGHUP", lambda: "second" in jobs(db) and jobs(db))
+            assert synced["first"]["max_spot_price"] == pytest.approx(0.20)  # updated while queued
+            reload_msgs = _datagrams(sock, 1.5)
+            assert any("RELOADING=1" in m for m in reload_msgs) or any(
+                "READY=1" in m for m in reload_msgs
+            )
+        finally:
+            code = stop(daemon)
+            sock.close()
+        text = log.read_text()
+        assert code == 0, text[-2000:]
+        assert '"event": "config_reloaded"' in text
+        assert '"event": "daemon_stopped"' in text
