@@ -42,3 +42,33 @@ def metric_names(expr: str) -> set[str]:
             continue  # 1e3, 0x1f, 5m
         names.add(word)
     return names
+
+
+def rule_exprs(text: str) -> list[tuple[str, str]]:
+    """(alert, expr) of each rule of a Prometheus rules file laid out like `alerts.yml`: the
+    expression inline after `expr:` or as a folded block (`>-`) below it. (No YAML library is
+    a dependency of the project; promtool checks the file's YAML itself.)"""
+    out: list[tuple[str, str]] = []
+    alert = ""
+    lines = text.splitlines()
+    i = 0
+    while i < len(lines):
+        line = lines[i]
+        named = re.match(r"\s*-\s*alert:\s*(\S+)", line)
+        if named:
+            alert = named.group(1)
+        expr = re.match(r"(\s*)expr:\s*(.*?)\s*$", line)
+        i += 1
+        if not expr:
+            continue
+        indent, value = len(expr.group(1)), expr.group(2)
+        if value in (">-", ">", "|-", "|"):
+            block = []
+            while i < len(lines) and (
+                not lines[i].strip() or len(lines[i]) - len(lines[i].lstrip()) > indent
+            ):
+                block.append(lines[i].strip())
+                i += 1
+            value = " ".join(part for part in block if part)
+        out.append((alert, value))
+    return out

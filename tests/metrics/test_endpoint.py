@@ -18,7 +18,7 @@ import httpx
 import pytest
 
 from scheduler import __version__
-from scheduler.daemon.config import MetricsSection, Settings
+from scheduler.daemon.config import MetricsSection, Settings, load_settings
 from scheduler.daemon.run import build_metrics
 from scheduler.metrics import MetricsServer, make_app
 from scheduler.metrics.server import MetricsUnavailable
@@ -173,3 +173,17 @@ def test_spotsched_run_refuses_to_run_unwatched_when_the_port_is_taken(tmp_path:
     assert run.returncode == 1
     assert f"cannot serve metrics on 127.0.0.1:{port}" in run.stderr
     assert "daemon_started" not in run.stdout + run.stderr
+
+
+def test_the_host_comes_from_the_environment(rig: Rig) -> None:
+    # 127.0.0.2: another loopback address, so the test proves the override without listening
+    # beyond loopback (SPOTSCHED_METRICS_HOST=0.0.0.0 is what a container uses)
+    env = {"SPOTSCHED_METRICS_HOST": "127.0.0.2", "SPOTSCHED_METRICS_PORT": "0"}
+    m = load_settings(None, env).metrics
+    server = MetricsServer(make_app(rig.registry, rig.metrics.health), m.host, m.port)
+    url = server.start()
+    try:
+        assert url.startswith("http://127.0.0.2:")
+        assert httpx.get(f"{url}/metrics", timeout=10).status_code == 200
+    finally:
+        server.stop()

@@ -12,10 +12,9 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-import yaml
 
 from tests.metrics.conftest import MONITORING, sample_names
-from tests.metrics.promql import metric_names
+from tests.metrics.promql import metric_names, rule_exprs
 
 PROMETHEUS_OWN = {"up"}
 
@@ -44,8 +43,7 @@ def dashboard_exprs() -> list[tuple[str, str]]:
 
 
 def alert_exprs() -> list[tuple[str, str]]:
-    rules = yaml.safe_load((MONITORING / "alerts.yml").read_text())
-    return [(f"alert {r['alert']}", r["expr"]) for g in rules["groups"] for r in g["rules"]]
+    return [(f"alert {a}", e) for a, e in rule_exprs((MONITORING / "alerts.yml").read_text())]
 
 
 def test_the_extractor_finds_names_and_only_names() -> None:
@@ -61,6 +59,16 @@ def test_the_extractor_finds_names_and_only_names() -> None:
     assert metric_names("time() - last_seconds") == {"last_seconds"}
     assert metric_names('label_values(m{instance=~"$instance"}, gpu_type)') == {"m"}
     assert metric_names("a > bool 2 unless c") == {"a", "c"}
+
+
+def test_every_alert_rule_is_read_whole() -> None:
+    rules = dict(rule_exprs((MONITORING / "alerts.yml").read_text()))
+    assert len(rules) == 9  # as `promtool check rules` counts them (test_promtool.py)
+    assert rules["SpotschedDown"] == 'up{job="spotsched"} == 0 or absent(up{job="spotsched"})'
+    assert rules["SpotschedSpendRateOverCap"] == (
+        "sum by (instance, job) (rate(spotsched_spend_dollars_total[15m])) * 3600"
+        " > spotsched_spend_rate_cap_dollars_per_hour"
+    )
 
 
 @pytest.mark.parametrize(
