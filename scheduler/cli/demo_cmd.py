@@ -107,7 +107,7 @@ def demo(
             nonlocal printed
             if not as_json:
                 for line in frame.log[printed:]:
-                    out.print(line)
+                    out.print(line, markup=False)
                 printed = len(frame.log)
 
         summary = run.run(on_frame)
