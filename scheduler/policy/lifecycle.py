@@ -49,6 +49,13 @@ def _end(
     )
 
 
+def _exited(job: JobView, a: AttemptView, pod: PodView) -> Action:
+    """A pod that exited unasked: a spot pod was preempted, an on-demand pod finished."""
+    if a.is_spot:
+        return MarkPreempted(a.id, job.id, job.state)
+    return _end(job, a, JobState.SUCCEEDED, EndReason.COMPLETED, pod, detail="pod stopped itself")
+
+
 def _requeued(job: JobView, now: datetime) -> JobView:
     return replace(job, state=JobState.QUEUED, live=None, queued_since=now)
 
@@ -108,19 +115,7 @@ def _launching(
             return acts, _requeued(job, now)
         return acts, None
     if pod.exited:
-        if a.is_spot:
-            acts.append(MarkPreempted(a.id, job.id, job.state))
-        else:
-            acts.append(
-                _end(
-                    job,
-                    a,
-                    JobState.SUCCEEDED,
-                    EndReason.COMPLETED,
-                    pod,
-                    detail="pod stopped itself",
-                )
-            )
+        acts.append(_exited(job, a, pod))
         return acts, None
     if pod.runtime_up:
         acts.append(MarkRunning(a.id, job.id, job.state))
@@ -161,19 +156,7 @@ def _running(
             _end(job, a, JobState.SUCCEEDED, EndReason.COMPLETED, None, detail="pod removed itself")
         ], None
     if pod.exited:
-        if a.is_spot:
-            acts.append(MarkPreempted(a.id, job.id, job.state))
-        else:
-            acts.append(
-                _end(
-                    job,
-                    a,
-                    JobState.SUCCEEDED,
-                    EndReason.COMPLETED,
-                    pod,
-                    detail="pod stopped itself",
-                )
-            )
+        acts.append(_exited(job, a, pod))
         return acts, None
     started = a.started_at or a.created_at
     if spec.max_runtime is not None and (now - started).total_seconds() >= spec.max_runtime:
