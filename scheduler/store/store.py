@@ -23,6 +23,9 @@ from scheduler.store.ledger import Observation
 from scheduler.store.tables import JobEventRow, JobRow
 from scheduler.store.transitions import move_job
 
+_IDS_PER_STATEMENT = 500
+"""Bound parameters per `IN (...)`: far under SQLite's and PostgreSQL's limits."""
+
 
 class JobNotFound(LookupError):
     """No job has that id."""
@@ -145,20 +148,31 @@ class Store:
             s.add(JobEventRow(job_id=job_id, at=now, kind=kind, reason=reason))
 
     def set_hold(self, holds: dict[int, str], now: datetime) -> None:
-        """Remember why queued jobs wait (shown by `spotsched jobs`); no event rows."""
+        """Remember why queued jobs wait (shown by `spotsched jobs`); no event rows.
+
+        A tick holds every job that waits, so this is one UPDATE per reason and chunk of ids,
+        never one per job; rows already showing that reason are not written again."""
         if not holds:
             return
+        by_reason: dict[str, list[int]] = {}
+        for job_id, reason in holds.items():
+            by_reason.setdefault(reason, []).append(job_id)
         with self.session() as s:
-            for job_id, reason in holds.items():
-                s.exec(
-                    update(JobRow)
-                    .where(
-                        col(JobRow.id) == job_id,
-                        col(JobRow.state) == JobState.QUEUED.value,
-                        or_(col(JobRow.state_reason).is_(None), col(JobRow.state_reason) != reason),
+            for reason, ids in by_reason.items():
+                for start in range(0, len(ids), _IDS_PER_STATEMENT):
+                    s.exec(
+                        update(JobRow)
+                        .where(
+                            col(JobRow.id).in_(ids[start : start + _IDS_PER_STATEMENT]),
+                            col(JobRow.state) == JobState.QUEUED.value,
+                            or_(
+                                col(JobRow.state_reason).is_(None),
+                                col(JobRow.state_reason) != reason,
+                            ),
+                        )
+                        .values(state_reason=reason)
+                        .execution_options(synchronize_session=False)
                     )
-                    .values(state_reason=reason)
-                )
 
     # -- money and market --------------------------------------------------------------------
     def accrue(
