@@ -14,10 +14,11 @@ or ends. A tick then costs two RunPod requests (one market poll, one pod list); 
 30 s per tick, so every tenth tick is a full-market price sample (still one request).
 
 Per scenario: tick wall time (median and p95 over the measured ticks, and the part of it spent
-inside the emulator answering our two requests), SQL statements per tick, RunPod requests per
-tick (from the emulator's `state()["requests"]`), the tick's peak Python allocation (tracemalloc,
-above what was allocated before the tick, on extra ticks after the timed ones) and the peak RSS
-of the process during the timed ticks (VmHWM, reset first; it includes the emulator's own state).
+inside the emulator answering our two requests), the process CPU time of a tick (steadier than
+wall time on a busy machine), SQL statements per tick, RunPod requests per tick (from the
+emulator's `state()["requests"]`), the tick's peak Python allocation (tracemalloc, above what was
+allocated before the tick, on extra ticks after the timed ones) and the peak RSS of the process
+during the timed ticks (VmHWM, reset first; it includes the emulator's own state).
 `--profile FILE` writes a cProfile of the large scenario's timed ticks.
 """
 
@@ -74,6 +75,7 @@ class Measured:
     live: int
     ticks: int
     tick_ms: list[float]
+    cpu_ms: list[float]
     emulator_ms: list[float]
     statements: list[int]
     requests: list[int]
@@ -209,6 +211,7 @@ def run_scenario(queued: int, live: int, ticks: int, profile: str | None) -> Mea
 
         statements = StatementCounter(engine)
         tick_ms: list[float] = []
+        cpu_ms: list[float] = []
         emulator_ms: list[float] = []
         counts: list[int] = []
         requests: list[int] = []
@@ -219,9 +222,10 @@ def run_scenario(queued: int, live: int, ticks: int, profile: str | None) -> Mea
                 clock.advance(TICK_SECONDS)
                 before = int(emu.state()["requests"]["total"])
                 statements.count, transport.seconds = 0, 0.0
-                started = time.perf_counter()
+                started, cpu = time.perf_counter(), time.process_time()
                 report = reconciler.tick(clock.now())
                 tick_ms.append((time.perf_counter() - started) * 1000)
+                cpu_ms.append((time.process_time() - cpu) * 1000)
                 emulator_ms.append(transport.seconds * 1000)
                 counts.append(statements.count)
                 requests.append(int(emu.state()["requests"]["total"]) - before)
@@ -252,6 +256,7 @@ def run_scenario(queued: int, live: int, ticks: int, profile: str | None) -> Mea
         live=live,
         ticks=ticks,
         tick_ms=tick_ms,
+        cpu_ms=cpu_ms,
         emulator_ms=emulator_ms,
         statements=counts,
         requests=requests,
@@ -296,6 +301,7 @@ def table(small: Measured, large: Measured) -> str:
         ),
         row("tick median (ms)", med(small.tick_ms), med(large.tick_ms)),
         row("tick p95 (ms)", p95(small.tick_ms), p95(large.tick_ms)),
+        row("tick CPU time, median (ms)", med(small.cpu_ms), med(large.cpu_ms)),
         row("  in the emulator, median (ms)", med(small.emulator_ms), med(large.emulator_ms)),
         row("  ours, median (ms)", med(ours(small)), med(ours(large))),
         row("SQL statements per tick", med(small.statements), med(large.statements), "{:,.0f}"),
