@@ -92,18 +92,18 @@ class Daemon:
         self._stopping = threading.Event()
 
     def _tick(self) -> None:
+        """One tick, then a watchdog ping: the ping says the process is alive and ticking,
+        whether or not RunPod answered (a RunPod outage must not make systemd restart us;
+        `/healthz` and the metrics report API health)."""
         if self._stopping.is_set():
             return
         try:
-            report = self.service.tick()
+            self.service.tick()
         except SpotschedError as exc:
             log.error("tick_failed", error=exc.message)
-            return
         except Exception:
             log.exception("tick_crashed")
-            return
-        if report.ok:
-            self.notifier.watchdog()
+        self.notifier.watchdog()
 
     def _retention(self) -> None:
         try:

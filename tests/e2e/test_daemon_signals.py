@@ -69,17 +69,13 @@ def test_notify_reload_and_clean_stop(tmp_path: Path) -> None:
             )
         db = f"sqlite:///{state_dir / 'spotsched.db'}"
         try:
-            messages = wait_for(
-                "READY=1 and a WATCHDOG=1",
-                lambda: (
-                    (m := _datagrams(sock, 2.0))
-                    and any("READY=1" in x for x in m)
-                    and any("WATCHDOG=1" in x for x in m)
-                    and m
-                ),
-                timeout=60,
-            )
-            assert messages
+            seen: list[str] = []
+
+            def ready_and_watchdog() -> bool:
+                seen.extend(_datagrams(sock, 0.5))
+                return any("READY=1" in m for m in seen) and any("WATCHDOG=1" in m for m in seen)
+
+            wait_for("READY=1 and a WATCHDOG=1", ready_and_watchdog, timeout=60)
             wait_for("the jobs file synced on start", lambda: "first" in jobs(db))
 
             # edit the jobs file and the config, then SIGHUP: both are picked up
