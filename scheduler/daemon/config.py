@@ -189,6 +189,15 @@ def _line_of(text: str, loc: tuple[Any, ...]) -> int | None:
     lines = text.splitlines()
     start = 0
     keys = [str(k) for k in loc if not isinstance(k, int)]
+    if len(keys) == 1:  # a top-level `key =`, else a section header `[key]` or `[key.sub]`
+        name = re.escape(keys[0])
+        top, section = re.compile(rf"^\s*{name}\s*="), re.compile(rf"^\s*\[\s*{name}\s*[\].]")
+        for i, line in enumerate(lines):
+            if line.lstrip().startswith("["):
+                break
+            if top.match(line):
+                return i + 1
+        return next((i + 1 for i, line in enumerate(lines) if section.match(line)), None)
     if len(keys) > 1:
         header = re.compile(rf"^\s*\[\s*{re.escape(keys[0])}\s*\]\s*$")
         for i, line in enumerate(lines):
@@ -202,6 +211,17 @@ def _line_of(text: str, loc: tuple[Any, ...]) -> int | None:
         if i > start and len(keys) > 1 and lines[i].lstrip().startswith("["):
             break
     return start if len(keys) > 1 and start else None
+
+
+def _env_name(loc: tuple[Any, ...], overrides: Mapping[str, Any]) -> str | None:
+    """`SPOTSCHED_METRICS_PORT` when the value at `loc` came from the environment."""
+    keys = [str(k) for k in loc if not isinstance(k, int)]
+    value: Any = overrides
+    for k in keys[:2]:
+        if not isinstance(value, Mapping) or k not in value:
+            return None
+        value = value[k]
+    return ENV_PREFIX + "_".join(keys[:2]).upper()
 
 
 def load_settings(path: str | Path | None, environ: Mapping[str, str] | None = None) -> Settings:
@@ -228,7 +248,11 @@ def load_settings(path: str | Path | None, environ: Mapping[str, str] | None = N
             key = ".".join(str(k) for k in loc)
             msg = "unknown key" if err["type"] == "extra_forbidden" else err["msg"]
             msg = msg.removeprefix("Value error, ")
-            line = _line_of(text, loc) if text else None
-            where = f"{path}:{line}: " if line else (f"{path}: " if path else "")
+            env = _env_name(loc, overrides)
+            line = _line_of(text, loc) if text and env is None else None
+            if env is not None:
+                where = f"{env} (environment): "
+            else:
+                where = f"{path}:{line}: " if line else (f"{path}: " if path else "")
             problems.append(f"{where}{key}: {msg}")
         raise ConfigError("invalid configuration:\n  " + "\n  ".join(problems)) from None
