@@ -7,6 +7,7 @@ Exit codes scripts can rely on: 0 ok, 1 runtime failure, 2 invalid input (config
 from __future__ import annotations
 
 import json
+import logging
 import os
 import sys
 from collections.abc import Iterator
@@ -15,10 +16,14 @@ from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any, NoReturn
 
+import structlog
 import typer
 from rich.console import Console
+from rich.markup import escape
+from sqlalchemy.exc import ArgumentError, DBAPIError
 
 from scheduler.daemon.config import ConfigError, Settings, load_settings
+from scheduler.daemon.logs import configure_logging
 from scheduler.domain.errors import SpotschedError
 from scheduler.store import Store, open_engine
 from scheduler.store.migrate import upgrade
@@ -51,7 +56,7 @@ err = Console(stderr=True, highlight=False, soft_wrap=True)
 
 
 def fail(message: str, code: int = EXIT_FAILURE) -> NoReturn:
-    err.print(f"[bold red]error:[/] {message}", markup=True)
+    err.print(f"[bold red]error:[/] {escape(message)}", markup=True)
     raise typer.Exit(code)
 
 
@@ -62,24 +67,73 @@ def settings_from(config: Path | None) -> Settings:
         fail(exc.message, EXIT_INVALID)
 
 
-@contextmanager
-def opened_store(config: Path | None, db: str | None) -> Iterator[tuple[Store, Settings]]:
-    """A store on the configured database, migrated to head (so the CLI works before the
-    daemon ever ran)."""
-    settings = settings_from(config)
-    url = db or settings.database_url
+def warn(message: str) -> None:
+    err.print(f"[yellow]warning:[/] {escape(message)}", markup=True)
+
+
+def missing_sqlite_folder(url: str) -> Path | None:
+    """The folder a SQLite file URL points into, if that folder does not exist."""
     if url.startswith("sqlite:///") and not url.startswith("sqlite:///:memory:"):
         parent = Path(url.removeprefix("sqlite:///")).parent
         if not parent.exists():
-            fail(f"database folder {parent} does not exist (set --db or state_dir)", EXIT_INVALID)
-    engine = open_engine(url)
+            return parent
+    return None
+
+
+@contextmanager
+def store_at(settings: Settings, db: str | None) -> Iterator[Store]:
+    """A store on `db` or the configured database, migrated to head (so the CLI works before
+    the daemon ever ran). Database errors end the command with a message, not a traceback."""
+    url = db or settings.database_url
+    parent = missing_sqlite_folder(url)
+    if parent is not None:
+        fail(f"database folder {parent} does not exist (set --db or state_dir)", EXIT_INVALID)
+    try:
+        engine = open_engine(url)
+    except ArgumentError:  # its message repeats the URL, which may hold a password
+        fail(
+            "database URL is not valid (e.g. sqlite:////var/lib/spotsched/spotsched.db or "
+            "postgresql+psycopg://user@host/db)",
+            EXIT_INVALID,
+        )
     try:
         upgrade(engine)
-        yield Store(engine), settings
+        yield Store(engine)
     except SpotschedError as exc:
         fail(exc.message)
+    except DBAPIError as exc:
+        # The driver's own words (no statement, no parameters, no password).
+        fail(f"database error: {str(exc.orig).strip().splitlines()[0]}")
     finally:
         engine.dispose()
+
+
+@contextmanager
+def opened_store(config: Path | None, db: str | None) -> Iterator[tuple[Store, Settings]]:
+    """The settings from `config` and a store on the configured database (see `store_at`)."""
+    settings = settings_from(config)
+    with store_at(settings, db) as store:
+        yield store, settings
+
+
+@contextmanager
+def cli_logging() -> Iterator[None]:
+    """Log lines (warnings and errors only) to stderr while a command runs, never to stdout
+    where tables and JSON go; the previous logging setup is restored afterwards."""
+    saved = structlog.get_config()
+    was_configured = structlog.is_configured()
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    configure_logging("auto", "warning", sys.stderr)
+    try:
+        yield
+    finally:
+        root.handlers[:] = handlers
+        root.setLevel(level)
+        if was_configured:
+            structlog.configure(**saved)
+        else:
+            structlog.reset_defaults()
 
 
 def to_jsonable(value: Any) -> Any:
