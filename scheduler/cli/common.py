@@ -12,7 +12,7 @@ import os
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any, NoReturn
 
@@ -53,6 +53,10 @@ JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON (stable fie
 
 out = Console(highlight=False, soft_wrap=True)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
 
 
 def fail(message: str, code: int = EXIT_FAILURE) -> NoReturn:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -20,15 +19,12 @@ from scheduler.cli.common import (
     opened_store,
     out,
     print_json,
+    utc_now,
 )
 from scheduler.daemon.jobs_file import load_jobs_file
 from scheduler.domain.job import JobInputError, JobSpec, parse_env_text, parse_job
 from scheduler.domain.states import JobState
 from scheduler.store import JobNotFound
-
-
-def _now() -> datetime:
-    return datetime.now(UTC)
 
 
 def _input_error(exc: JobInputError) -> None:
@@ -119,9 +115,9 @@ def submit(
         fail(f"invalid job: {exc}", EXIT_INVALID)
     with opened_store(config, db) as (store, _settings):
         if jobs_file is not None:
-            results = store.upsert(specs, _now(), f"file {jobs_file.name}")
+            results = store.upsert(specs, utc_now(), f"file {jobs_file.name}")
         else:
-            results = [(store.submit(specs[0], _now(), "cli"), "created")]
+            results = [(store.submit(specs[0], utc_now(), "cli"), "created")]
     rows = [
         {"id": i, "name": s.name, "outcome": o} for (i, o), s in zip(results, specs, strict=True)
     ]
@@ -223,7 +219,7 @@ def cancel(
     """Ask the daemon to cancel a job (its pod is terminated on the next tick)."""
     with opened_store(config, db) as (store, _settings):
         try:
-            state = store.request_cancel(job_id, _now())
+            state = store.request_cancel(job_id, utc_now())
         except JobNotFound as exc:
             fail(str(exc), EXIT_NOT_FOUND)
     if state.value in {"succeeded", "failed", "cancelled", "expired", "invalid"}:

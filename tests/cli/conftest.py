@@ -23,7 +23,7 @@ import typer
 from click.testing import Result
 from typer.testing import CliRunner
 
-from scheduler.cli import jobs_cmd, people_cmd, run_cmd
+from scheduler.cli import fleet_cmd, jobs_cmd, money_cmd, run_cmd
 from scheduler.daemon.config import load_settings
 from scheduler.daemon.service import Service
 from scheduler.domain.clock import Clock, VirtualClock
@@ -59,7 +59,7 @@ def write_config(path: Path, top: dict[str, Any] | None = None, **sections: dict
 def _app() -> typer.Typer:
     app = typer.Typer(pretty_exceptions_enable=False)
     app.callback()(lambda: None)  # keep the commands sub-commands
-    for module in (run_cmd, jobs_cmd, people_cmd):
+    for module in (run_cmd, jobs_cmd, fleet_cmd, money_cmd):
         module.register(app)
     return app
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from scheduler.cli.people_cmd import SPOT_UNAVAILABLE
+from scheduler.cli.fleet_cmd import SPOT_UNAVAILABLE
 from tests.cli.conftest import GPU, KEY, Served, free_port, json_of, spotsched, write_config
 
 PRICE_FIELDS = {

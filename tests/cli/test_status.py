@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from prometheus_client import CollectorRegistry
 
-from scheduler.cli.people_cmd import SPOT_UNAVAILABLE
+from scheduler.cli.fleet_cmd import SPOT_UNAVAILABLE
 from scheduler.domain.states import JobState
 from scheduler.metrics import MetricsServer, make_app
 from tests.cli.conftest import ALL_INTERFACES, World, json_of, spotsched
