@@ -34,6 +34,7 @@ class JobNotFound(LookupError):
 class Store:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
+        self._specs = views.SpecCache()  # open jobs' parsed specs, across ticks
 
     @contextmanager
     def session(self) -> Iterator[Session]:
@@ -74,7 +75,7 @@ class Store:
     # -- the tick's reads --------------------------------------------------------------------
     def load(self, now: datetime) -> tuple[list[JobView], Money, SpotHistory]:
         with self.session() as s:
-            return views.load_jobs(s), views.money(s, now), views.spot_history(s)
+            return views.load_jobs(s, self._specs), views.money(s, now), views.spot_history(s)
 
     def kept_pods(self, names: list[str]) -> frozenset[str]:
         with self.session() as s:

@@ -10,6 +10,7 @@ from sqlalchemy import func
 from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, select
 
+from scheduler.domain.job import JobSpec
 from scheduler.domain.states import (
     TERMINAL_JOB_STATES,
     AttemptKind,
@@ -23,6 +24,32 @@ from scheduler.store.jobs import SPEC_COLUMNS, spec_from_values
 from scheduler.store.tables import AttemptRow, JobRow, LedgerDayRow
 
 _OPEN = [s.value for s in JobState if s not in TERMINAL_JOB_STATES]
+
+
+class SpecCache:
+    """Each open job's parsed spec, with the column values it was parsed from.
+
+    Parsing is a pure function of those values, so a row whose spec columns read the same as on
+    the last tick gets the same `JobSpec` back without pydantic; a change to any of them (by any
+    writer, whether it moved `updated_at` or not) parses the row again, and a row that no longer
+    parses raises as it always did.
+    """
+
+    def __init__(self) -> None:
+        self._specs: dict[int, tuple[tuple[Any, ...], JobSpec]] = {}
+
+    def spec(self, job_id: int, values: tuple[Any, ...]) -> JobSpec:
+        hit = self._specs.get(job_id)
+        if hit is not None and hit[0] == values:
+            return hit[1]
+        spec = spec_from_values(dict(zip(SPEC_COLUMNS, values, strict=True)))
+        self._specs[job_id] = (values, spec)
+        return spec
+
+    def keep_only(self, job_ids: set[int]) -> None:
+        """Forget jobs that are no longer open (or gone)."""
+        for gone in self._specs.keys() - job_ids:
+            del self._specs[gone]
 
 
 _JOBS = JobRow.metadata.tables["jobs"]
@@ -49,11 +76,12 @@ def _attempt_view(data: dict[str, Any]) -> AttemptView:
     return AttemptView(**data)
 
 
-def load_jobs(session: Session) -> list[JobView]:
+def load_jobs(session: Session, specs: SpecCache | None = None) -> list[JobView]:
     """Every validated open job with its live attempt.
 
     Plain column reads, no ORM objects: building and tracking a `JobRow` and an `AttemptRow`
     per open job took a third of a tick's CPU at 10,000 queued jobs (`bench/tick_scale.py`)."""
+    specs = specs if specs is not None else SpecCache()
     connection = session.connection()
     rows = connection.execute(
         sa_select(*(_JOBS.c[k] for k in (*SPEC_COLUMNS, *_VIEW_COLUMNS))).where(
@@ -61,6 +89,7 @@ def load_jobs(session: Session) -> list[JobView]:
         )
     ).all()
     if not rows:
+        specs.keep_only(set())
         return []
     live = {
         a.job_id: _attempt_view(a._asdict())
@@ -78,7 +107,7 @@ def load_jobs(session: Session) -> list[JobView]:
         out.append(
             JobView(
                 id=job_id,
-                spec=spec_from_values(dict(zip(SPEC_COLUMNS, values[:_N_SPEC], strict=True))),
+                spec=specs.spec(job_id, values[:_N_SPEC]),
                 state=JobState(state),
                 cancel_requested=cancel,
                 submitted_at=submitted,
@@ -89,6 +118,7 @@ def load_jobs(session: Session) -> list[JobView]:
                 live=live.get(job_id),
             )
         )
+    specs.keep_only({j.id for j in out})
     return out
 
 
