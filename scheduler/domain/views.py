@@ -122,16 +122,17 @@ class Quote:
 class MarketView:
     quotes: tuple[Quote, ...]
     spot_capable: bool
+    _by_key: dict[tuple[str, int, bool], Quote] = field(init=False, repr=False, compare=False)
+    """`quotes` by (GPU type, count, cloud), the first of each key: policy asks per job."""
+
+    def __post_init__(self) -> None:
+        by_key: dict[tuple[str, int, bool], Quote] = {}
+        for q in self.quotes:
+            by_key.setdefault((q.gpu_type_id, q.gpu_count, q.secure_cloud), q)
+        object.__setattr__(self, "_by_key", by_key)
 
     def quote(self, gpu_type_id: str, gpu_count: int, secure_cloud: bool) -> Quote | None:
-        for q in self.quotes:
-            if (q.gpu_type_id, q.gpu_count, q.secure_cloud) == (
-                gpu_type_id,
-                gpu_count,
-                secure_cloud,
-            ):
-                return q
-        return None
+        return self._by_key.get((gpu_type_id, gpu_count, secure_cloud))
 
 
 @dataclass(frozen=True, slots=True)
