@@ -40,8 +40,9 @@ def clouds_for(cloud_type: CloudType) -> tuple[bool, ...]:
 
 
 def spot_bid(min_bid: float, limit: float, margin: float) -> float:
-    """Bid a margin over the floor, never over the job's limit; rounded to a tenth of a cent."""
-    return round(min(limit, min_bid * (1.0 + margin)), 3)
+    """Bid a margin over the floor rounded to a tenth of a cent, but never under the floor and
+    never over the job's limit (the rounding must not push it past either)."""
+    return min(limit, max(min_bid, round(min_bid * (1.0 + margin), 3)))
 
 
 def _rank(offers: list[Offer]) -> list[Offer]:

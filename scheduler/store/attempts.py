@@ -4,6 +4,7 @@ each with its job transition in the same transaction."""
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import func
 from sqlmodel import Session, select
@@ -138,6 +139,10 @@ def fail_launch(
         detail=detail[:1000],
     )
     row = _row(session, attempt_id)
+    job = session.get(JobRow, row.job_id)
+    assert job is not None
+    # A failed create does not restart the wait: `fallback_after` counts from the first queueing,
+    # so a job whose spot creates keep failing still reaches on-demand in time.
     move_job(
         session,
         row.job_id,
@@ -146,6 +151,7 @@ def fail_launch(
         f"launch failed: {detail}"[:1000],
         now,
         attempt_id=attempt_id,
+        queued_since=job.queued_since or now,
     )
 
 
@@ -258,4 +264,11 @@ def end_attempt(
     )
     if job_to is not None:
         why = f"{reason.value}: {detail}" if detail else reason.value
-        move_job(session, row.job_id, job_from, job_to, why[:1000], now, attempt_id=attempt_id)
+        keep: dict[str, Any] = {}
+        if reason is EndReason.LAUNCH_FAILED and job_to is JobState.QUEUED:
+            job = session.get(JobRow, row.job_id)
+            if job is not None and job.queued_since is not None:
+                keep["queued_since"] = job.queued_since  # the wait goes on (see fail_launch)
+        move_job(
+            session, row.job_id, job_from, job_to, why[:1000], now, attempt_id=attempt_id, **keep
+        )

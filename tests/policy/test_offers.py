@@ -140,12 +140,6 @@ def test_spot_bid_is_the_floor_plus_margin_capped_by_the_limit(
     assert launch.cost_per_hr == bid
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="offers.spot_bid rounds after capping at the limit: a limit that is not on the "
-    "$0.001 grid is exceeded (0.1236 -> 0.124), and a floor at or just under such a limit "
-    "rounds below the floor and the offer is dropped",
-)
 @pytest.mark.parametrize(
     ("floor", "limit", "margin"),
     [

@@ -307,3 +307,28 @@ def test_moves_are_stamped_with_the_injected_time(
         assert row.finished_at is not None and row.finished_at.tzinfo is not None
         at = s.exec(select(JobEventRow.at).where(JobEventRow.job_id == job)).all()
         assert at == [submitted, later]
+
+
+def test_a_failed_launch_does_not_restart_the_wait_for_spot(store, clock, new_spec, new_launch):
+    """`fallback_after` counts from the first queueing: if spot creates keep failing (stock is
+    advisory), the job must still reach its on-demand fallback in time."""
+    submitted = clock.now()
+    job_id = store.submit(new_spec(name="waits"), submitted)
+    for _ in range(3):
+        clock.advance(600)
+        attempt = store.begin_attempt(new_launch(job_id), clock.now())
+        store.fail_launch(attempt.id, JobState.LAUNCHING, clock.now(), "no instances available")
+    clock.advance(600)
+    attempt = store.begin_attempt(new_launch(job_id), clock.now())
+    clock.advance(120)
+    store.end_attempt(
+        attempt.id,
+        EndReason.LAUNCH_FAILED,
+        JobState.LAUNCHING,
+        JobState.QUEUED,
+        clock.now(),
+        "no pod appeared",
+    )
+    (job,) = store.load(clock.now())[0]
+    assert job.state is JobState.QUEUED
+    assert job.queued_since == submitted
