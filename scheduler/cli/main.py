@@ -31,9 +31,17 @@ def _root(
 
 
 def _register() -> None:
-    from scheduler.cli import demo_cmd, emulator_cmd, fleet_cmd, jobs_cmd, money_cmd, run_cmd
+    from scheduler.cli import (
+        backtest_cmd,
+        demo_cmd,
+        emulator_cmd,
+        fleet_cmd,
+        jobs_cmd,
+        money_cmd,
+        run_cmd,
+    )
 
-    for module in (demo_cmd, run_cmd, jobs_cmd, fleet_cmd, money_cmd, emulator_cmd):
+    for module in (demo_cmd, run_cmd, jobs_cmd, fleet_cmd, money_cmd, emulator_cmd, backtest_cmd):
         module.register(app)
 
 
