@@ -161,7 +161,7 @@ class Run:
         planner = TickPlanner(
             self.emulator,
             spec.market,
-            changeover=spec.changeover,
+            policy=self.service.reconciler.policy,
             follow_up=spec.follow_up,
             submissions=[spec.start + timedelta(seconds=j.submit_after) for j in spec.jobs],
         )

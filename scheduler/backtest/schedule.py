@@ -16,8 +16,8 @@ or where its rules could answer differently, and these are:
    preempted spot pod is relaunched or resumed on the *next* tick, so that tick must come as
    soon as it would in a running daemon, not ten minutes later;
 4. each submission;
-5. each idle deadline job's last safe moment, when its remaining time falls below remaining
-   work plus two changeover delays (`deadline.safety_net`), plus a millisecond: at 10-minute
+5. each idle deadline job's last safe moment (`deadline.last_safe_moment`: remaining time
+   falls below remaining work plus two changeover delays), plus a millisecond: at 10-minute
    steps a job with d = 3 minutes could otherwise sit idle past the point of no return.
 
 What it must not do: decide for the daemon or change the world; it reads the emulator's pods
@@ -33,6 +33,8 @@ from scheduler.backtest.markets import Market
 from scheduler.domain.actions import Hold
 from scheduler.domain.states import AttemptState
 from scheduler.emulator import Emulator
+from scheduler.policy.config import PolicyConfig
+from scheduler.policy.deadline import last_safe_moment
 from scheduler.reconcile import TickReport
 
 EPSILON = timedelta(milliseconds=1)
@@ -44,13 +46,13 @@ class TickPlanner:
         emulator: Emulator,
         market: Market,
         *,
-        changeover: float,
+        policy: PolicyConfig,
         follow_up: float,
         submissions: Iterable[datetime] = (),
     ) -> None:
         self.emulator = emulator
         self.market = market
-        self.changeover = changeover
+        self.policy = policy
         self.follow_up = timedelta(seconds=follow_up)
         self.submissions = sorted(set(submissions))
 
@@ -105,10 +107,9 @@ class TickPlanner:
 
     def _last_safe_moments(self, report: TickReport) -> list[datetime]:
         out = []
-        margin = timedelta(seconds=2 * self.changeover)
         for job in report.jobs:
             idle = job.live is None or job.live.state is AttemptState.PREEMPTED
-            remaining = job.remaining_work
-            if idle and job.spec.deadline is not None and remaining is not None:
-                out.append(job.spec.deadline - timedelta(seconds=remaining) - margin + EPSILON)
+            moment = last_safe_moment(job, self.policy) if idle else None
+            if moment is not None:
+                out.append(moment + EPSILON)
         return out

@@ -14,7 +14,12 @@ from scheduler.domain.actions import Action, EndAttempt, Hold, Launch, MoveJob, 
 from scheduler.domain.states import AttemptKind, AttemptState, JobState
 from scheduler.domain.views import POD_NAME_PREFIX, JobView, Snapshot
 from scheduler.policy.config import PolicyConfig
-from scheduler.policy.deadline import cannot_finish, past_deadline, wants_on_demand
+from scheduler.policy.deadline import (
+    TAKING_RISKS,
+    cannot_finish,
+    past_deadline,
+    wants_on_demand,
+)
 from scheduler.policy.lifecycle import live_job_actions
 from scheduler.policy.offers import Offer, on_demand_offers, spot_offers
 
@@ -98,6 +103,8 @@ def choose_offer(job: JobView, snap: Snapshot, cfg: PolicyConfig) -> tuple[Offer
     assert snap.market is not None
     reason = on_demand_reason(job, snap, cfg)
     spot = spot_offers(job.spec, snap.market, cfg.bid_margin)
+    if reason in TAKING_RISKS and spot:
+        return spot[0], "spot_under_limit"
     if reason is not None:
         od = on_demand_offers(job.spec, snap.market)
         if od:

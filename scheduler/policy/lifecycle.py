@@ -199,7 +199,9 @@ def _running(
 def _should_leave_on_demand(
     job: JobView, a: AttemptView, snap: Snapshot, cfg: PolicyConfig
 ) -> bool:
-    """Checkpointing deadline jobs leave on-demand for spot once comfortably ahead."""
+    """Checkpointing deadline jobs leave on-demand once the deadline rules allow it:
+    `uniform_progress` at ep(t + 2d), for spot or to wait idle (the paper's hysteresis);
+    `default` only for spot that is offered."""
     spec = job.spec
     if a.is_spot or not spec.checkpoint or spec.deadline is None or snap.market is None:
         return False
@@ -207,9 +209,13 @@ def _should_leave_on_demand(
         return False
     if spec.max_preemptions is not None and job.preemptions >= spec.max_preemptions:
         return False
+    if not snap.market.spot_capable:
+        return False
     if wants_on_demand(job, snap.now, cfg, on_demand_now=True) is not None:
         return False
-    if cfg.strategy is Strategy.DEFAULT and job.spec.fallback_after is not None:
+    if cfg.strategy is Strategy.UNIFORM_PROGRESS:
+        return True
+    if job.spec.fallback_after is not None:
         return False
     return bool(spot_offers(spec, snap.market, cfg.bid_margin))
 
