@@ -42,5 +42,3 @@ class PolicyConfig:
     monthly_budget: float | None = None
     foreign_idle: ForeignIdleRule | None = None
     strategy: Strategy = Strategy.DEFAULT
-    tight_slack_ratio: float = 0.5
-    hysteresis: float = 0.05

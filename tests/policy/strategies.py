@@ -353,9 +353,7 @@ _TIMINGS = one_of_product(
     [3, 1, 2],  # max_resume_failures
     [300.0, 0.0],  # orphan_grace
 )
-_DEADLINE_KNOBS = one_of_product(
-    list(Strategy), [300.0, 0.0, 1800.0], [0.5, 0.25, 1.0], [0.05, 0.0]
-)
+_DEADLINE_KNOBS = one_of_product(list(Strategy), [300.0, 0.0, 1800.0])
 _SPEND_RATE = st.sampled_from([None, 1.0, 0.5, 0.3, 2.0, 0.0, 0.25, 0.8, 1.5, 0.1, None, 4.0])
 _BUDGET = st.sampled_from([None, 0.0, 10.0, 100.0])
 _BUSY_BUDGET = st.sampled_from([None, None, None, None, 100.0, 10.0, 1000.0, 0.0])
@@ -368,7 +366,7 @@ def configs(draw: st.DrawFn, *, busy: bool = False) -> PolicyConfig:
     budget = _BUSY_BUDGET if busy else _BUDGET
     rule = draw(_RULE)
     launch_grace, launch_timeout, resume_wait, resume_failures, orphan_grace = draw(_TIMINGS)
-    strategy, changeover, slack, hysteresis = draw(_DEADLINE_KNOBS)
+    strategy, changeover = draw(_DEADLINE_KNOBS)
     return PolicyConfig(
         bid_margin=draw(_MARGIN),
         changeover_delay=changeover,
@@ -382,8 +380,6 @@ def configs(draw: st.DrawFn, *, busy: bool = False) -> PolicyConfig:
         monthly_budget=draw(budget),
         foreign_idle=None if rule is None else ForeignIdleRule(rule[0], rule[1], action=rule[2]),
         strategy=strategy,
-        tight_slack_ratio=slack,
-        hysteresis=hysteresis,
     )
 
 

@@ -127,22 +127,45 @@ def test_safety_net_counts_work_already_done() -> None:
     assert kind_and_reason(run(snapshot(j), config(strategy=Strategy.GREEDY)))[0] is SPOT
 
 
-# Five hours in, nothing done, deadline at ten hours: R = 5 h, C = 4 h, slack 1 h is under
-# half of C (tight), and Uniform Progress expects 2 h done: behind.
+# Five hours in, nothing done, deadline at ten hours: R = 5 h, C = 4 h; Uniform Progress expects
+# 2 h done, and the rate still needed (0.8) is over default's pace line (0.4 + 0.1 x 0.6).
 TIGHT_AND_BEHIND = {"deadline_in": 5 * HOUR, "now": at(5 * HOUR)}
-# One hour in: R = 9 h, slack 5 h (not tight), Uniform Progress expects 0.4 h: behind.
+# One hour in: R = 9 h; Uniform Progress expects 0.4 h done (behind), but the rate still needed
+# (4/9 = 0.44) is within default's pace line (0.46).
 LOOSE_AND_BEHIND = {"deadline_in": 9 * HOUR, "now": at(HOUR)}
+NO_SPOT = market(quote(spot=None, secure=True), quote(spot=None, secure=False))
+
+
+def _deadline_case(situation: dict, strategy: Strategy, spot: bool) -> list:
+    now = situation["now"]
+    j = job(
+        deadline=now + (at(situation["deadline_in"]) - T0),
+        estimated_runtime=4 * HOUR,
+        max_on_demand_price=1.0,
+    )
+    snap = snapshot(j, now=now) if spot else snapshot(j, now=now, market=NO_SPOT)
+    return run(snap, config(strategy=strategy))
+
+
+@pytest.mark.parametrize("strategy", [Strategy.DEFAULT, Strategy.UNIFORM_PROGRESS, Strategy.GREEDY])
+@pytest.mark.parametrize("situation", [TIGHT_AND_BEHIND, LOOSE_AND_BEHIND], ids=["tight", "loose"])
+def test_offered_spot_is_taken_even_when_behind(strategy: Strategy, situation: dict) -> None:
+    """The paper's "Taking Risks": behind the line but outside the safety net, offered spot wins."""
+    assert kind_and_reason(_deadline_case(situation, strategy, spot=True)) == (
+        SPOT,
+        "spot_under_limit",
+    )
 
 
 @pytest.mark.parametrize(
     ("strategy", "situation", "expected"),
     [
-        (Strategy.DEFAULT, TIGHT_AND_BEHIND, (OD, "deadline_uniform_progress")),
-        (Strategy.DEFAULT, LOOSE_AND_BEHIND, (SPOT, "spot_under_limit")),
-        (Strategy.UNIFORM_PROGRESS, TIGHT_AND_BEHIND, (OD, "deadline_uniform_progress")),
-        (Strategy.UNIFORM_PROGRESS, LOOSE_AND_BEHIND, (OD, "deadline_uniform_progress")),
-        (Strategy.GREEDY, TIGHT_AND_BEHIND, (SPOT, "spot_under_limit")),
-        (Strategy.GREEDY, LOOSE_AND_BEHIND, (SPOT, "spot_under_limit")),
+        (Strategy.DEFAULT, TIGHT_AND_BEHIND, "deadline_pace"),
+        (Strategy.DEFAULT, LOOSE_AND_BEHIND, None),
+        (Strategy.UNIFORM_PROGRESS, TIGHT_AND_BEHIND, "deadline_uniform_progress"),
+        (Strategy.UNIFORM_PROGRESS, LOOSE_AND_BEHIND, "deadline_uniform_progress"),
+        (Strategy.GREEDY, TIGHT_AND_BEHIND, None),
+        (Strategy.GREEDY, LOOSE_AND_BEHIND, None),
     ],
     ids=[
         "default-tight",
@@ -153,23 +176,14 @@ LOOSE_AND_BEHIND = {"deadline_in": 9 * HOUR, "now": at(HOUR)}
         "greedy-loose",
     ],
 )
-def test_uniform_progress_by_strategy(
-    strategy: Strategy, situation: dict, expected: tuple[AttemptKind, str]
+def test_without_spot_a_job_behind_its_line_goes_on_demand_by_strategy(
+    strategy: Strategy, situation: dict, expected: str | None
 ) -> None:
-    now = situation["now"]
-    j = job(
-        deadline=now + (at(situation["deadline_in"]) - T0),
-        estimated_runtime=4 * HOUR,
-        max_on_demand_price=1.0,
-    )
-    assert kind_and_reason(run(snapshot(j, now=now), config(strategy=strategy))) == expected
-
-
-def test_tight_slack_ratio_decides_when_default_applies_uniform_progress() -> None:
-    j = deadline_job(10 * HOUR)
-    snap = snapshot(j, now=at(HOUR))  # slack 5 h against C = 4 h
-    assert kind_and_reason(run(snap, config(tight_slack_ratio=1.0)))[0] is SPOT
-    assert kind_and_reason(run(snap, config(tight_slack_ratio=1.5)))[0] is OD
+    actions = _deadline_case(situation, strategy, spot=False)
+    if expected is None:
+        assert launches(actions) == []  # waits for spot
+    else:
+        assert kind_and_reason(actions) == (OD, expected)
 
 
 def test_default_stays_on_spot_when_tight_but_ahead_of_uniform_progress() -> None:

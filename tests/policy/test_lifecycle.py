@@ -350,7 +350,7 @@ def test_a_checkpointing_job_ahead_of_schedule_moves_from_on_demand_to_spot(
         ({"checkpoint": False}, Strategy.UNIFORM_PROGRESS),
         ({}, Strategy.GREEDY),
         ({}, Strategy.ON_DEMAND),
-        ({"max_spot_price": 0.1}, Strategy.UNIFORM_PROGRESS),  # no spot offer to go to
+        ({"max_spot_price": 0.1}, Strategy.DEFAULT),  # default leaves only for offered spot
         ({"max_preemptions": 1, "preemptions": 1}, Strategy.UNIFORM_PROGRESS),
     ],
     ids=["no-checkpoint", "greedy", "on-demand", "no-spot-offer", "max-preemptions"],
@@ -363,12 +363,16 @@ def test_an_on_demand_job_stays_put_unless_it_checkpoints_and_spot_can_take_it(
     assert run(snap, config(strategy=strategy)) == []
 
 
-@pytest.mark.parametrize(("hysteresis", "leaves"), [(0.05, False), (0.0, True)])
-def test_leaving_on_demand_needs_the_hysteresis_margin(hysteresis: float, leaves: bool) -> None:
-    j = on_demand_deadline_job(0.5 * HOUR)  # 0.5 h done: ahead of 0.4 h, short of 0.6 h
+@pytest.mark.parametrize(("changeover", "leaves"), [(1800.0, False), (300.0, True)])
+def test_leaving_on_demand_needs_progress_at_the_line_two_changeovers_ahead(
+    changeover: float, leaves: bool
+) -> None:
+    """Uniform Progress leaves on-demand once progress reaches ep(t + 2d) (the paper's
+    hysteresis): 0.5 h done at 1 h is past ep(1 h 10 m) = 0.47 h but short of ep(2 h) = 0.8 h."""
+    j = on_demand_deadline_job(0.5 * HOUR)
     snap = snapshot(j, pods=[pod_of(j.live)], now=at(HOUR))
-    actions = run(snap, config(strategy=Strategy.UNIFORM_PROGRESS, hysteresis=hysteresis))
-    assert bool(launches(actions)) is leaves
+    cfg = config(strategy=Strategy.UNIFORM_PROGRESS, changeover_delay=changeover)
+    assert bool(launches(run(snap, cfg))) is leaves
 
 
 def test_a_spot_attempt_is_never_moved_by_the_progress_rule() -> None:
