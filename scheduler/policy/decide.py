@@ -10,9 +10,17 @@ from __future__ import annotations
 import fnmatch
 from datetime import datetime
 
-from scheduler.domain.actions import Action, EndAttempt, Hold, Launch, MoveJob, TerminateOrphan
+from scheduler.domain.actions import (
+    Action,
+    EndAttempt,
+    Hold,
+    Launch,
+    MoveJob,
+    ResumeSpot,
+    TerminateOrphan,
+)
 from scheduler.domain.states import AttemptKind, AttemptState, JobState
-from scheduler.domain.views import POD_NAME_PREFIX, JobView, Snapshot
+from scheduler.domain.views import POD_NAME_PREFIX, JobView, PodView, Snapshot
 from scheduler.policy.config import PolicyConfig
 from scheduler.policy.deadline import (
     TAKING_RISKS,
@@ -31,23 +39,36 @@ def _order(job: JobView) -> tuple[int, datetime, int]:
 def decide(snap: Snapshot, cfg: PolicyConfig) -> list[Action]:
     actions: list[Action] = []
     to_launch: list[JobView] = []
-    pods = {p.name: p for p in snap.pods}
+    by_id = {p.pod_id: p for p in snap.pods}
+    by_name: dict[str, PodView] = {}
+    for p in sorted(snap.pods, key=lambda p: p.pod_id, reverse=True):
+        by_name[p.name] = p  # the lowest pod id wins: the same choice whatever the list order
     ending: set[int] = set()
     for job in sorted(snap.jobs, key=_order):
         if job.live is not None:
-            acts, relaunch = live_job_actions(job, pods.get(job.live.pod_name), snap, cfg)
+            a = job.live
+            pod = by_id.get(a.pod_id) if a.pod_id is not None else by_name.get(a.pod_name)
+            acts, relaunch = live_job_actions(job, pod, snap, cfg)
             actions.extend(acts)
-            if any(isinstance(a, EndAttempt) for a in acts):
-                ending.add(job.live.id)
+            if any(isinstance(x, EndAttempt) for x in acts):
+                ending.add(a.id)
             if relaunch is not None:
-                to_launch.append(relaunch)
+                # back in the queue: the queue's own checks apply before any relaunch
+                move = _queued_move(relaunch, snap.now)
+                if move is not None:
+                    actions.append(move)
+                else:
+                    to_launch.append(relaunch)
         elif job.state is JobState.QUEUED:
             move = _queued_move(job, snap.now)
             if move is not None:
                 actions.append(move)
             else:
                 to_launch.append(job)
-    actions.extend(_launches(to_launch, snap, cfg, ending))
+    resumes = {
+        x.attempt_id: x.bid_per_gpu * x.gpu_count for x in actions if isinstance(x, ResumeSpot)
+    }
+    actions.extend(_launches(to_launch, snap, cfg, ending, resumes))
     actions.extend(_strays(snap, cfg))
     return actions
 
@@ -118,13 +139,18 @@ def choose_offer(job: JobView, snap: Snapshot, cfg: PolicyConfig) -> tuple[Offer
 
 
 def _launches(
-    jobs: list[JobView], snap: Snapshot, cfg: PolicyConfig, ending: set[int]
+    jobs: list[JobView],
+    snap: Snapshot,
+    cfg: PolicyConfig,
+    ending: set[int],
+    resumes: dict[int, float],
 ) -> list[Action]:
     if snap.market is None:
         return [Hold(j.id, "market unknown") for j in sorted(jobs, key=_order)]
-    # A preempted spot pod keeps its slot under the cap: it may be bid-resumed this tick.
+    # A preempted spot pod keeps its slot under the cap (it may be bid-resumed), and a resume
+    # this tick reserves what it will cost at its new bid.
     burn = sum(
-        (j.live.cost_per_hr or 0.0)
+        max(j.live.cost_per_hr or 0.0, resumes.get(j.live.id, 0.0))
         for j in snap.jobs
         if j.live is not None
         and j.live.id not in ending

@@ -168,12 +168,6 @@ def test_a_preempted_attempt_keeps_its_slot_under_the_cap_while_it_may_resume() 
     assert launched(run(snap, config(max_spend_rate=0.51))) == [1]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="decide._launches reserves a preempted attempt's old cost_per_hr, but a resume "
-    "bids over the current floor, which after a preemption is usually higher than the old "
-    "bid: the resumed pod and a launch in the same tick together exceed max_spend_rate",
-)
 def test_a_resume_at_a_higher_bid_and_a_launch_stay_under_the_cap_together() -> None:
     stopped = attempt(
         9, state=AttemptState.PREEMPTED, price=0.2, started_at=at(-3600), preempted_at=at(-60)

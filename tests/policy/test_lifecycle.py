@@ -291,12 +291,6 @@ def test_a_pod_with_our_name_but_another_id_is_not_ours(state: AttemptState) -> 
     assert not any(getattr(x, "pod_id", None) == "someone-else" for x in actions)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="decide.py builds `pods = {p.name: p}`, so when a live attempt's own pod and "
-    "another pod with the same name are both listed, the later one in the tuple wins: the "
-    "job is ended as succeeded while its pod still runs, depending on list order",
-)
 def test_our_pod_is_found_by_id_even_beside_a_pod_with_the_same_name() -> None:
     a = attempt()
     own, impostor = pod_of(a), pod(a.pod_name, pod_id="someone-else")

@@ -86,8 +86,8 @@ def _burn_left(snap: Snapshot, actions: list[Action]) -> float:
 @LAUNCH_PROPERTY
 @given(cases(busy=True))
 def test_launches_respect_the_spend_rate_cap_and_the_budgets(case: Case) -> None:
-    """Live attempts count at their recorded $/h. (A resume bids anew, usually higher: that gap
-    is the xfail in `test_launch_gating.py`.)"""
+    """Live attempts count at their recorded $/h (a resume this tick at its new bid, which
+    `test_launch_gating.py` checks on its own)."""
     snap, cfg = case.snap, case.cfg
     actions = decide(snap, cfg)
     new = launches(actions)

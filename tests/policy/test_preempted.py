@@ -202,13 +202,6 @@ def _preempted_gone_after_max_cost() -> tuple[JobView, list[PodView]]:
     return live_job(preempted(), max_cost=10.0, spend=10.0), []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="decide.py queues a job requeued by its live attempt (`relaunch`) straight into "
-    "_launches without the checks of _queued_move, so it is relaunched even when the queue "
-    "would expire or fail it (deadline passed, max_cost reached, max_preemptions without "
-    "on-demand)",
-)
 @pytest.mark.parametrize(
     ("make", "expected"),
     [
