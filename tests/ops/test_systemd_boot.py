@@ -261,7 +261,7 @@ def test_started_by_ready_notification(machine: Machine) -> None:
         "SubState": "running",
         "Type": "notify",
         "NotifyAccess": "main",
-        "WatchdogUSec": "2min",
+        "WatchdogUSec": "5min",
     }, machine.journal()
 
 
