@@ -19,7 +19,6 @@ What it must not do: decide anything (the policy does), or touch a real RunPod o
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -123,7 +122,6 @@ class Run:
             settings, clock=self.clock, http=self.http, engine=self.engine, api_key=API_KEY
         )
         self.ids: dict[str, int] = {}
-        self.submitted_at: dict[str, datetime] = {}
 
     def close(self) -> None:
         self.http.close()
@@ -136,7 +134,6 @@ class Run:
                 self.ids[job.name] = self.service.store.submit(
                     job.submitted_spec(now), now, "backtest"
                 )
-                self.submitted_at[job.name] = now
 
     def _submission_at(self, when: datetime) -> bool:
         return any(
@@ -236,7 +233,3 @@ def run(spec: RunSpec) -> RunResult:
         return world.execute()
     finally:
         world.close()
-
-
-def run_many(specs: Sequence[RunSpec]) -> list[RunResult]:
-    return [run(s) for s in specs]
