@@ -7,12 +7,15 @@ program inserting rows) can share the file.
 
 from __future__ import annotations
 
+import sqlite3
+import time
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
 
 BUSY_TIMEOUT_MS = 10_000
+WAL_SWITCH_ATTEMPTS = 50
 
 
 def sqlite_url(path: str | Path) -> str:
@@ -32,8 +35,24 @@ def open_engine(url: str) -> Engine:
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cur = dbapi_connection.cursor()
-    cur.execute("PRAGMA journal_mode=WAL")
     cur.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+    _enter_wal(cur)
     cur.execute("PRAGMA foreign_keys=ON")
     cur.execute("PRAGMA synchronous=NORMAL")
     cur.close()
+
+
+def _enter_wal(cur: Any) -> None:
+    """Switch a file to WAL once. The switch needs an exclusive lock, and SQLite answers
+    "database is locked" at once, without waiting on the busy timeout, when another process
+    opening the same new file holds a shared lock; so retry for a few seconds."""
+    for attempt in range(WAL_SWITCH_ATTEMPTS):
+        try:
+            if cur.execute("PRAGMA journal_mode").fetchone()[0] == "wal":
+                return
+            cur.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or attempt == WAL_SWITCH_ATTEMPTS - 1:
+                raise
+            time.sleep(0.02 * (attempt + 1))
