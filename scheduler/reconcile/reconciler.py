@@ -86,10 +86,9 @@ class Reconciler:
 
     # -- the four steps ------------------------------------------------------------------------
     def _tick(self, now: datetime, report: TickReport) -> None:
-        report.invalid = self.store.validate_pending(now)
+        report.invalid, jobs, money, history = self.store.begin_tick(now)
         for job_id, problem in report.invalid:
             log.warning("job_invalid", job_id=job_id, problem=problem)
-        jobs, money, history = self.store.load(now)
         combos = self._combos(jobs)
         market = self._observe_market(combos, self._market_filter(jobs, now), report)
         pods = self._observe_pods(report)

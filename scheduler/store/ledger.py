@@ -68,6 +68,24 @@ _ATTEMPT_WRITE = (
 )
 _DAY_SUMS = ("cost", "counterfactual", "waste", "gpu_seconds")
 
+# Built once: the daemon accrues every tick, and building a statement costs more than SQLite
+# takes to run it.
+_READ_ATTEMPTS = select(*(_ATTEMPTS.c[k] for k in _ATTEMPT_READ)).where(
+    _ATTEMPTS.c.id.in_(bindparam("ids", expanding=True))
+)
+_READ_JOBS = select(_JOBS.c.id, _JOBS.c.spend, _JOBS.c.work_seconds).where(
+    _JOBS.c.id.in_(bindparam("ids", expanding=True))
+)
+_READ_DAYS = select(_DAYS.c.attempt_id, *(_DAYS.c[k] for k in _DAY_SUMS)).where(
+    _DAYS.c.day == bindparam("day"), _DAYS.c.attempt_id.in_(bindparam("ids", expanding=True))
+)
+_WRITE_JOB = update(_JOBS).where(_JOBS.c.id == bindparam("b_id"))
+_WRITE_ATTEMPT = update(_ATTEMPTS).where(_ATTEMPTS.c.id == bindparam("b_id"))
+_INSERT_DAY = insert(_DAYS)
+_WRITE_DAY = update(_DAYS).where(
+    _DAYS.c.day == bindparam("b_day"), _DAYS.c.attempt_id == bindparam("b_id")
+)
+
 
 def accrue(
     session: Session, observations: Iterable[Observation], now: datetime
@@ -84,26 +102,12 @@ def accrue(
     obs_list = list(observations)
     ids = [o.attempt_id for o in obs_list]
     connection = session.connection()
-    rows = {
-        r["id"]: dict(r)
-        for r in connection.execute(
-            select(*(_ATTEMPTS.c[k] for k in _ATTEMPT_READ)).where(_ATTEMPTS.c.id.in_(ids))
-        ).mappings()
-    }
-    job_ids = {r["job_id"] for r in rows.values()}
-    jobs = {
-        j["id"]: dict(j)
-        for j in connection.execute(
-            select(_JOBS.c.id, _JOBS.c.spend, _JOBS.c.work_seconds).where(_JOBS.c.id.in_(job_ids))
-        ).mappings()
-    }
+    rows = {r["id"]: dict(r) for r in connection.execute(_READ_ATTEMPTS, {"ids": ids}).mappings()}
+    job_ids = sorted({r["job_id"] for r in rows.values()})
+    jobs = {j["id"]: dict(j) for j in connection.execute(_READ_JOBS, {"ids": job_ids}).mappings()}
     days = {
         d["attempt_id"]: dict(d)
-        for d in connection.execute(
-            select(_DAYS.c.attempt_id, *(_DAYS.c[k] for k in _DAY_SUMS)).where(
-                _DAYS.c.day == day, _DAYS.c.attempt_id.in_(ids)
-            )
-        ).mappings()
+        for d in connection.execute(_READ_DAYS, {"day": day, "ids": ids}).mappings()
     }
     touched: dict[int, dict[str, Any]] = {}
     touched_jobs: dict[int, dict[str, Any]] = {}
@@ -170,7 +174,7 @@ def _write(
     connection = session.connection()
     if jobs:
         connection.execute(
-            update(_JOBS).where(_JOBS.c.id == bindparam("b_id")),
+            _WRITE_JOB,
             [
                 {"b_id": i, "spend": j["spend"], "work_seconds": j["work_seconds"]}
                 for i, j in jobs.items()
@@ -178,12 +182,12 @@ def _write(
         )
     if touched:
         connection.execute(
-            update(_ATTEMPTS).where(_ATTEMPTS.c.id == bindparam("b_id")),
+            _WRITE_ATTEMPT,
             [{"b_id": i, **{k: r[k] for k in _ATTEMPT_WRITE}} for i, r in touched.items()],
         )
     if new_days:
         connection.execute(
-            insert(_DAYS),
+            _INSERT_DAY,
             [
                 {
                     "day": day,
@@ -198,8 +202,11 @@ def _write(
         )
     if changed_days:
         connection.execute(
-            update(_DAYS).where(_DAYS.c.day == day, _DAYS.c.attempt_id == bindparam("b_id")),
-            [{"b_id": i, **{k: d[k] for k in _DAY_SUMS}} for i, d in changed_days.items()],
+            _WRITE_DAY,
+            [
+                {"b_day": day, "b_id": i, **{k: d[k] for k in _DAY_SUMS}}
+                for i, d in changed_days.items()
+            ],
         )
 
 

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import delete
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Session, col, select
 
 from scheduler.domain.views import Quote
@@ -42,12 +46,26 @@ def load_prices(session: Session, since: datetime | None = None) -> list[PriceSa
     return list(session.exec(stmt).all())
 
 
-def set_fact(session: Session, key: str, value: str, now: datetime) -> None:
-    row = session.get(DaemonStateRow, key)
-    if row is None:
-        row = DaemonStateRow(key=key, value=value, updated_at=now)
-    row.value, row.updated_at = value, now
-    session.add(row)
+_FACTS = DaemonStateRow.metadata.tables["daemon_state"]
+
+
+def set_facts(session: Session, facts: dict[str, str], now: datetime) -> None:
+    """Write the facts in one upsert (the daemon does this every tick)."""
+    if not facts:
+        return
+    session.connection().execute(
+        _upsert_fact(session.get_bind().dialect.name),
+        [{"key": k, "value": v, "updated_at": now} for k, v in facts.items()],
+    )
+
+
+@functools.cache
+def _upsert_fact(dialect: str) -> Any:
+    stmt = (sqlite_insert if dialect == "sqlite" else pg_insert)(_FACTS)
+    return stmt.on_conflict_do_update(
+        index_elements=[_FACTS.c.key],
+        set_={"value": stmt.excluded.value, "updated_at": stmt.excluded.updated_at},
+    )
 
 
 def get_facts(session: Session) -> dict[str, tuple[str, datetime | None]]:

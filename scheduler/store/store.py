@@ -77,6 +77,16 @@ class Store:
         with self.session() as s:
             return views.load_jobs(s, self._specs), views.money(s, now), views.spot_history(s)
 
+    def begin_tick(
+        self, now: datetime
+    ) -> tuple[list[tuple[int, str]], list[JobView], Money, SpotHistory]:
+        """`validate_pending` then `load`, in one transaction (a tick starts with both)."""
+        with self.session() as s:
+            invalid = jobs.validate_pending(s, now)
+            s.flush()  # the views read plain columns, past the ORM's autoflush
+            loaded = views.load_jobs(s, self._specs), views.money(s, now), views.spot_history(s)
+        return (invalid, *loaded)
+
     def kept_pods(self, names: list[str]) -> frozenset[str]:
         with self.session() as s:
             return views.kept_pods(s, names)
@@ -192,8 +202,7 @@ class Store:
 
     def set_facts(self, facts: dict[str, str], now: datetime) -> None:
         with self.session() as s:
-            for key, value in facts.items():
-                prices.set_fact(s, key, value, now)
+            prices.set_facts(s, facts, now)
 
     def facts(self) -> dict[str, tuple[str, datetime | None]]:
         with self.session() as s:

@@ -6,7 +6,7 @@ from dataclasses import fields
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func
+from sqlalchemy import bindparam, case, func
 from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, select
 
@@ -68,6 +68,29 @@ _N_SPEC = len(SPEC_COLUMNS)
 _ATTEMPT_COLUMNS = tuple(f.name for f in fields(AttemptView))
 
 
+# Built once: a tick runs these every few seconds, and building a statement costs more than
+# SQLite takes to answer it.
+_OPEN_JOBS = sa_select(*(_JOBS.c[k] for k in (*SPEC_COLUMNS, *_VIEW_COLUMNS))).where(
+    _JOBS.c.validated, _JOBS.c.state.in_(_OPEN)
+)
+_LIVE_ATTEMPTS = sa_select(*(_ATTEMPTS.c[k] for k in _ATTEMPT_COLUMNS)).where(
+    _ATTEMPTS.c.state != AttemptState.ENDED.value
+)
+_DAYS = LedgerDayRow.metadata.tables["ledger_days"]
+_SPEND = sa_select(
+    func.coalesce(
+        func.sum(case((_DAYS.c.day == bindparam("today"), _DAYS.c.cost), else_=0.0)), 0.0
+    ),
+    func.coalesce(func.sum(_DAYS.c.cost), 0.0),
+).where(_DAYS.c.day >= bindparam("month_start"))
+_PREEMPTED_RUNS = (
+    sa_select(_ATTEMPTS.c.started_at, _ATTEMPTS.c.preempted_at)
+    .where(_ATTEMPTS.c.preempted_at.is_not(None), _ATTEMPTS.c.started_at.is_not(None))
+    .order_by(_ATTEMPTS.c.id.desc())
+    .limit(bindparam("limit"))
+)
+
+
 def _attempt_view(data: dict[str, Any]) -> AttemptView:
     """`attempts.attempt_view` of a row read as plain columns."""
     assert data["id"] is not None and data["created_at"] is not None
@@ -83,22 +106,11 @@ def load_jobs(session: Session, specs: SpecCache | None = None) -> list[JobView]
     per open job took a third of a tick's CPU at 10,000 queued jobs (`bench/tick_scale.py`)."""
     specs = specs if specs is not None else SpecCache()
     connection = session.connection()
-    rows = connection.execute(
-        sa_select(*(_JOBS.c[k] for k in (*SPEC_COLUMNS, *_VIEW_COLUMNS))).where(
-            _JOBS.c.validated, _JOBS.c.state.in_(_OPEN)
-        )
-    ).all()
+    rows = connection.execute(_OPEN_JOBS).all()
     if not rows:
         specs.keep_only(set())
         return []
-    live = {
-        a.job_id: _attempt_view(a._asdict())
-        for a in connection.execute(
-            sa_select(*(_ATTEMPTS.c[k] for k in _ATTEMPT_COLUMNS)).where(
-                _ATTEMPTS.c.state != AttemptState.ENDED.value
-            )
-        )
-    }
+    live = {a.job_id: _attempt_view(a._asdict()) for a in connection.execute(_LIVE_ATTEMPTS)}
     out: list[JobView] = []
     for row in rows:
         values = tuple(row)
@@ -125,25 +137,15 @@ def load_jobs(session: Session, specs: SpecCache | None = None) -> list[JobView]
 def money(session: Session, now: datetime) -> Money:
     today = now.date().isoformat()
     month_start = now.date().replace(day=1).isoformat()
-    spend_today = session.exec(
-        select(func.coalesce(func.sum(LedgerDayRow.cost), 0.0)).where(LedgerDayRow.day == today)
-    ).one()
-    spend_month = session.exec(
-        select(func.coalesce(func.sum(LedgerDayRow.cost), 0.0)).where(
-            LedgerDayRow.day >= month_start
-        )
-    ).one()
+    spend_today, spend_month = (
+        session.connection().execute(_SPEND, {"today": today, "month_start": month_start}).one()
+    )
     return Money(spend_today=float(spend_today), spend_month=float(spend_month))
 
 
 def spot_history(session: Session, limit: int = 200) -> SpotHistory:
     """Mean uninterrupted spot run before a preemption, over the latest preempted attempts."""
-    rows = session.exec(
-        select(AttemptRow.started_at, AttemptRow.preempted_at)
-        .where(col(AttemptRow.preempted_at).is_not(None), col(AttemptRow.started_at).is_not(None))
-        .order_by(col(AttemptRow.id).desc())
-        .limit(limit)
-    ).all()
+    rows = session.connection().execute(_PREEMPTED_RUNS, {"limit": limit}).all()
     spans = [(p - s).total_seconds() for s, p in rows if s is not None and p is not None and p > s]
     if not spans:
         return SpotHistory()
