@@ -144,20 +144,16 @@ def upsert_job(session: Session, spec: JobSpec, now: datetime, source: str) -> t
     return row.id, "updated"
 
 
+_UNVALIDATED = text("SELECT * FROM jobs WHERE validated = false AND state = 'queued' ORDER BY id")
+
+
 def validate_pending(session: Session, now: datetime) -> list[tuple[int, str]]:
     """Check rows inserted by other programs. Returns (job id, problem) for each invalid row.
 
     Raw rows are read with plain SQL so that a malformed value (a deadline that is not a date)
     is a validation problem, not a crash of the reader.
     """
-    raw_rows = (
-        session.connection()
-        .execute(
-            text("SELECT * FROM jobs WHERE validated = false AND state = 'queued' ORDER BY id")
-        )
-        .mappings()
-        .all()
-    )
+    raw_rows = session.connection().execute(_UNVALIDATED).mappings().all()
     invalid: list[tuple[int, str]] = []
     for raw in raw_rows:
         job_id = int(raw["id"])
