@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 import typer
 from typer.testing import CliRunner
 
@@ -132,3 +133,37 @@ def test_bad_input_exits_with_the_invalid_input_code(tmp_path: Path) -> None:
     bad.write_text('[[job]]\nname = "x"\ngpu_types = ["NVIDIA A40"]\nmax_spot_price = 1\n')
     code, output = invoke("--synthetic", "--jobs", str(bad))
     assert code == 2 and "runtime" in output
+
+
+def test_recorded_price_samples_through_the_command(tmp_path: Path) -> None:
+    """What would a job have cost on the market the daemon recorded? Spot $0.20 for the first
+    hour, gone after; 30 minutes of work with a 60-second start-up fits in the spot hour."""
+    from tests.backtest.test_recorded import A40, record
+
+    url = record(tmp_path / "recorded.db")
+    code, output = invoke(
+        "--recorded",
+        url,
+        "--gpu-type",
+        A40,
+        "--compute",
+        "30m",
+        "--deadline",
+        "2h",
+        "--changeover",
+        "1m",
+        "--policy",
+        "on_demand",
+        "--policy",
+        "greedy",
+        "--workers",
+        "1",
+        "--json",
+    )
+    assert code == 0, output
+    costs = {p["policy"]: p["cost"] for p in json.loads(output)["policies"]}
+    # on-demand $0.40/h for 31 minutes; the optimum pays the $0.20 floor for the same time
+    # (the JSON rounds dollars to 4 places)
+    assert costs["on_demand"] == pytest.approx(0.40 * 1860 / 3600, abs=1e-4)
+    assert costs["optimum"] == pytest.approx(0.20 * 1860 / 3600, abs=1e-4)
+    assert costs["optimum"] < costs["greedy"] < costs["on_demand"]
