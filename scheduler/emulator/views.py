@@ -216,12 +216,16 @@ def runtime_view(world: World, pod: Pod) -> View | None:
                 "memoryUtilPercent": u.memory_percent,
             }
         )
-    u = usage(pod.id, -1, t, busy)
+
+    def container(_info: Any) -> View:
+        u = usage(pod.id, -1, t, busy)
+        return {"cpuPercent": u.cpu_percent, "memoryPercent": u.ram_percent}
+
     return {
         "uptimeInSeconds": int(t - run.ready_at),
-        "ports": _runtime_ports(pod),
+        "ports": lambda _info: _runtime_ports(pod),
         "gpus": gpus,
-        "container": {"cpuPercent": u.cpu_percent, "memoryPercent": u.ram_percent},
+        "container": container,  # lazy: a seeded RNG per call, and few documents ask
     }
 
 
