@@ -13,7 +13,8 @@ not coerce, a resolver that raises, a null in a non-null position, a leaf that d
 serialize, a list that is not a list) raises `Unplanned`, and the caller executes the document
 with graphql-core instead, which is why only queries are planned: their resolvers only read the
 world, so running them twice is harmless. Resolvers get `info=None`; the emulator's views never
-read it (one that did would raise and fall back too).
+read it (one that did would raise and fall back too). Coerced variables are reused by later
+requests with the same variables, so resolvers must not change their arguments.
 
 `tests/emulator/test_plan.py` checks the plan against graphql-core byte for byte on randomized
 worlds.
@@ -23,12 +24,15 @@ What it must not do: execute mutations, or answer anything graphql-core would an
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import dataclasses
+import json
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from graphql import (
     FieldNode,
+    GraphQLEnumType,
     GraphQLError,
     GraphQLField,
     GraphQLLeafType,
@@ -36,6 +40,7 @@ from graphql import (
     GraphQLNonNull,
     GraphQLObjectType,
     GraphQLOutputType,
+    GraphQLScalarType,
     GraphQLSchema,
     ListValueNode,
     ObjectValueNode,
@@ -57,16 +62,16 @@ class Unplanned(Exception):
     """The plan cannot answer this request exactly; execute it with graphql-core."""
 
 
-# Type shapes, outermost first: (NON_NULL, inner) | (LIST, inner) | (LEAF, type) | (OBJECT, fields)
-_NON_NULL, _LIST, _LEAF, _OBJECT = range(4)
-Shape = tuple[int, Any]
+# Completes one resolved value for its type (given the run, for nested objects): chosen once
+# per field when the plan is compiled, so no type is inspected while a request runs.
+Completer = Callable[["_Run", Any], Any]
 
 
 @dataclass(frozen=True, slots=True)
 class FieldPlan:
     key: str  # the response key (alias or field name)
     name: str
-    shape: Shape
+    complete: Completer
     args: dict[str, Any] | None  # fixed arguments, or None when they need the variables
     node: FieldNode
     field: GraphQLField
@@ -92,24 +97,68 @@ def _fixed_args(field: GraphQLField, node: FieldNode) -> dict[str, Any] | None:
         return None  # computed (and failing, so falling back) at run time
 
 
-def _shape(type_: GraphQLOutputType, selection_set: SelectionSetNode | None) -> Shape | None:
+def _completer(
+    type_: GraphQLOutputType, selection_set: SelectionSetNode | None
+) -> Completer | None:
     if is_non_null_type(type_):
         assert isinstance(type_, GraphQLNonNull)
-        inner = _shape(type_.of_type, selection_set)
-        return None if inner is None else (_NON_NULL, inner)
+        inner = _completer(type_.of_type, selection_set)
+        return None if inner is None else _non_null(inner)
     if is_list_type(type_):
         assert isinstance(type_, GraphQLList)
-        inner = _shape(type_.of_type, selection_set)
-        return None if inner is None else (_LIST, inner)
+        inner = _completer(type_.of_type, selection_set)
+        return None if inner is None else _list(inner)
     if is_leaf_type(type_):
-        return None if selection_set is not None else (_LEAF, type_)
+        assert isinstance(type_, GraphQLScalarType | GraphQLEnumType)
+        return None if selection_set is not None else _leaf(type_)
     if is_object_type(type_) and selection_set is not None:
         assert isinstance(type_, GraphQLObjectType)
         if type_.is_type_of is not None:
             return None
         fields = _fields(type_, selection_set)
-        return None if fields is None else (_OBJECT, fields)
+        return None if fields is None else _object(fields)
     return None  # interfaces and unions
+
+
+def _non_null(inner: Completer) -> Completer:
+    def complete(run: _Run, value: Any) -> Any:
+        if value is None:
+            raise Unplanned  # graphql-core reports the error and nulls the parent
+        return inner(run, value)
+
+    return complete
+
+
+def _list(inner: Completer) -> Completer:
+    def complete(run: _Run, value: Any) -> Any:
+        if value is None:
+            return None
+        if type(value) is not list and type(value) is not tuple:
+            raise Unplanned
+        return [inner(run, item) for item in value]
+
+    return complete
+
+
+def _leaf(type_: GraphQLLeafType) -> Completer:
+    serialize = type_.serialize
+
+    def complete(_run: _Run, value: Any) -> Any:
+        if value is None:
+            return None
+        serialized = serialize(value)
+        if serialized is Undefined or serialized is None:
+            raise Unplanned
+        return serialized
+
+    return complete
+
+
+def _object(fields: tuple[FieldPlan, ...]) -> Completer:
+    def complete(run: _Run, value: Any) -> Any:
+        return None if value is None else run.object(fields, value)
+
+    return complete
 
 
 def _fields(
@@ -126,10 +175,10 @@ def _fields(
         if key in keys or name.startswith("__") or field is None or field.resolve is not None:
             return None
         keys.add(key)
-        shape = _shape(field.type, node.selection_set)
-        if shape is None:
+        complete = _completer(field.type, node.selection_set)
+        if complete is None:
             return None
-        plans.append(FieldPlan(key, name, shape, _fixed_args(field, node), node, field))
+        plans.append(FieldPlan(key, name, complete, _fixed_args(field, node), node, field))
     return tuple(plans)
 
 
@@ -140,24 +189,38 @@ class QueryPlan:
     schema: GraphQLSchema
     operation: OperationDefinitionNode
     fields: tuple[FieldPlan, ...]
+    # Coerced variables (and the arguments made from them) by the variables' JSON text: a
+    # daemon sends the same variables tick after tick, and coercing them costs as much as
+    # answering. Requests share these values, so resolvers must not change their arguments.
+    _runs: dict[str, _Run] = dataclasses.field(default_factory=dict, compare=False, repr=False)
 
     def execute(self, root: Any, variables: dict[str, Any] | None) -> dict[str, Any]:
         """`data` exactly as graphql-core would produce it; `Unplanned` when it cannot."""
-        coerced = get_variable_values(
-            self.schema, self.operation.variable_definitions or (), variables or {}
-        )
-        if isinstance(coerced, list):
-            raise Unplanned
+        key = json.dumps(variables) if variables else ""
+        run = self._runs.get(key)
+        if run is None:
+            coerced = get_variable_values(
+                self.schema, self.operation.variable_definitions or (), variables or {}
+            )
+            if isinstance(coerced, list):
+                raise Unplanned
+            run = _Run(coerced)
+            if len(self._runs) >= _CACHED_VARIABLES:
+                self._runs.clear()
+            self._runs[key] = run
         try:
-            return _Run(coerced).object(self.fields, root)
+            return run.object(self.fields, root)
         except Unplanned:
             raise
         except Exception as exc:
             raise Unplanned from exc
 
 
+_CACHED_VARIABLES = 64
+
+
 class _Run:
-    """One execution: the coerced variables and the arguments computed from them."""
+    """Coerced variables and the arguments computed from them (lazily, once per field)."""
 
     __slots__ = ("args", "variables")
 
@@ -178,28 +241,8 @@ class _Run:
                         args = get_argument_values(plan.field, plan.node, self.variables)
                         self.args[id(plan)] = args
                 value = value(None, **args)
-            out[plan.key] = self.complete(plan.shape, value)
+            out[plan.key] = plan.complete(self, value)
         return out
-
-    def complete(self, shape: Shape, value: Any) -> Any:
-        kind, inner = shape
-        if kind == _NON_NULL:
-            if value is None:
-                raise Unplanned
-            return self.complete(inner, value)
-        if value is None:
-            return None
-        if kind == _LEAF:
-            leaf: GraphQLLeafType = inner
-            serialized = leaf.serialize(value)
-            if serialized is Undefined or serialized is None:
-                raise Unplanned
-            return serialized
-        if kind == _OBJECT:
-            return self.object(inner, value)
-        if type(value) is not list and type(value) is not tuple:
-            raise Unplanned
-        return [self.complete(inner, item) for item in value]
 
 
 def compile_query(schema: GraphQLSchema, operation: OperationDefinitionNode) -> QueryPlan | None:
