@@ -87,6 +87,8 @@ class RunPodClient:
         self._http = http
         self._url = url
         self._key = ApiKey(api_key) if api_key and api_key.strip() else None
+        # `url` merged with the client's base URL, and the base URL it was merged with.
+        self._merged: tuple[httpx.URL, httpx.URL] | None = None
         self._clock = clock
         self._rng = rng if rng is not None else random.Random()
         self._retry = retry
@@ -303,7 +305,7 @@ class RunPodClient:
         try:
             try:
                 response = self._http.post(
-                    self._url,
+                    self._target(),
                     json={"query": op.document, "variables": variables},
                     headers=self._headers(),
                     timeout=self._timeout,
@@ -325,7 +327,23 @@ class RunPodClient:
         finally:
             self._record(RequestRecord(op.name, outcome, time.perf_counter() - started, attempt))
 
+    def _target(self) -> httpx.URL | str:
+        """The URL to post to: `url` merged with the client's base URL as httpx merges it.
+
+        httpx parses and merges a string URL on every request; the merged URL is kept for as
+        long as the client's base URL is the same object. A client with default query params
+        gets the plain `url`, so httpx keeps merging those params itself.
+        """
+        http = self._http
+        if http.params:
+            return self._url
+        base = http.base_url
+        if self._merged is None or self._merged[0] is not base:
+            self._merged = (base, http.build_request("POST", self._url).url)
+        return self._merged[1]
+
     def _headers(self) -> dict[str, str]:
+        # Built per request (a microsecond) so that the key is held only by `ApiKey`.
         headers = {"User-Agent": USER_AGENT, "Accept": "application/json"}
         if self._key is not None:
             headers["Authorization"] = f"Bearer {self._key.reveal()}"

@@ -91,6 +91,36 @@ def test_full_url_override():
     assert seen == ["https://other.test/v1/graphql"]
 
 
+@pytest.mark.parametrize(
+    ("base_url", "params", "url"),
+    [
+        ("https://api.runpod.test", None, "/graphql"),
+        ("https://api.runpod.test/v1", None, "/graphql"),
+        ("https://api.runpod.test/v1/", None, "graphql?x=1"),
+        ("https://api.runpod.test", {"source": "spotsched"}, "/graphql"),
+        ("https://api.runpod.test/v1", None, "https://other.test/graphql"),
+    ],
+)
+def test_requests_go_where_httpx_sends_the_url_string(base_url, params, url):
+    """The client merges `url` with the base URL once; the request URL stays httpx's own."""
+    seen: list[httpx.URL] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request.url)
+        return httpx.Response(200, json={"data": {"gpuTypes": []}})
+
+    http = httpx.Client(base_url=base_url, params=params, transport=httpx.MockTransport(handler))
+    client = RunPodClient(http, KEY, clock=VirtualClock(), url=url)
+    client.market()
+    client.market()
+    expected = http.post(url).request.url
+    http.base_url = "https://moved.test/api"  # a new base URL is followed, not the merged one
+    client.market()
+    assert seen[:2] == [expected, expected]
+    assert seen[3] == http.post(url).request.url
+    assert str(seen[3]).startswith("https://moved.test/api/") or url.startswith("https://other")
+
+
 def test_configuration_errors_are_caught_at_construction():
     with pytest.raises(ValueError, match="base_url"):
         RunPodClient(httpx.Client(), KEY, clock=VirtualClock())
