@@ -8,6 +8,10 @@ Scenarios (each on a fresh emulator, virtual clock, seed 0):
 * week, 5-min polls: the same week reached in 5-minute `advance` steps, each followed by a
   `myself { pods { ... runtime } }` query, as a polling daemon would.
 * requests: the market query (all GPU types x 2 clouds `lowestPrice`) and the pod list, in-process.
+* client requests: CPU time per `RunPodClient.market()` (one GPU type, as a reconcile tick asks,
+  and the whole market, as an hourly price sample asks) and `list_pods()` (4 pods), wired as the
+  backtest wires them, with query plans and with graphql-core alone (`DocumentCache(plan=False)`),
+  interleaved in the same run; best of 7 rounds.
 """
 
 from __future__ import annotations
@@ -20,6 +24,9 @@ import httpx
 
 from scheduler.domain.clock import VirtualClock
 from scheduler.emulator import Emulator
+from scheduler.emulator.graphql_app import DocumentCache
+from scheduler.runpod.client import RunPodClient
+from scheduler.runpod.models import DeployRequest
 
 WEEK = 7 * 24 * 3600
 A40 = "NVIDIA A40"
@@ -125,6 +132,56 @@ def requests_per_second(query: str, n: int) -> float:
     return n / seconds
 
 
+def client_setup(plan: bool) -> dict[str, Callable[[], object]]:
+    """A `RunPodClient` over the in-process emulator (as `backtest.runner.Run` wires it)."""
+    clock = VirtualClock(datetime(2026, 3, 2, tzinfo=UTC))
+    emu = Emulator(clock, seed=0, api_key="bench")
+    emu.documents = DocumentCache(plan=plan)
+    emu.set_market(A40, "SECURE", stock=24)
+    http = httpx.Client(transport=emu.transport(), base_url="https://api.runpod.io")
+    client = RunPodClient(http, "bench", clock=clock, on_request=lambda _record: None)
+    floor = emu.world.market[(A40, "SECURE")].spot() or 0.2
+    for i, bid in enumerate((floor * 1.05, floor * 1.2, floor * 1.5, None)):
+        client.deploy(
+            DeployRequest(
+                name=f"bench-{i}",
+                image_name="img",
+                gpu_type_id=A40,
+                gpu_count=1,
+                cloud_type="SECURE",
+                bid_per_gpu=None if bid is None else round(bid, 3),
+            )
+        )
+    clock.advance(60)  # past the startup delay: every pod has a runtime
+    return {
+        "market(), 1 GPU type": lambda: client.market(gpu_type_ids=[A40]),
+        "market(), whole market": client.market,
+        "list_pods(), 4 pods": client.list_pods,
+    }
+
+
+def cpu_per_call(action: Callable[[], object], n: int) -> float:
+    start = time.process_time()
+    for _ in range(n):
+        action()
+    return (time.process_time() - start) / n
+
+
+def client_requests(n: int = 200, rounds: int = 7) -> list[tuple[str, float, float]]:
+    """(request, CPU s with plans, CPU s with graphql-core alone), interleaved, best of rounds."""
+    planned, reference = client_setup(True), client_setup(False)
+    rows = []
+    for name in planned:
+        for action in (planned[name], reference[name]):
+            action()  # warm the document cache
+        best = [float("inf"), float("inf")]
+        for _ in range(rounds):
+            for i, action in enumerate((planned[name], reference[name])):
+                best[i] = min(best[i], cpu_per_call(action, n))
+        rows.append((name, best[0], best[1]))
+    return rows
+
+
 def main() -> None:
     one_jump, preempted_jump = week_one_jump()
     polled, preempted_polled = week_polled()
@@ -146,6 +203,10 @@ def main() -> None:
     for name, rate, wall in rows:
         print(f"{name:<{width}}  {rate:>18}  {wall}")
     print(f"spot preemptions in the week: {preempted_jump} (one jump), {preempted_polled} (polled)")
+    print()
+    print(f"{'RunPodClient request (CPU/request)':<{width}}  {'plans':>10}  {'graphql-core':>12}")
+    for name, with_plans, reference in client_requests():
+        print(f"{name:<{width}}  {with_plans * 1e6:>7.0f} us  {reference * 1e6:>9.0f} us")
 
 
 if __name__ == "__main__":
