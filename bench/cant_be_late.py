@@ -8,7 +8,8 @@ points for every R and d). Every run is the daemon (store, reconciler, RunPod cl
 the emulator replaying the trace (`scheduler.backtest`); the hindsight optimum is the dynamic
 programme of `scheduler.backtest.optimum` on the same window.
 
-Run: `python bench/cant_be_late.py` (default start points), `--starts 30`, `--full` (300).
+Run: `python bench/cant_be_late.py` (30 start points per trace, ~86 min on 2 cores), `--starts 3`
+for a quick look, `--full` (300).
 Prints per setting savings, deadline misses, switches and compute hours per policy, the paper's
 Table 3 beside ours for R = 60 h, d = 0.2 h, and whether `default` met its bar; writes
 `bench/results/cant_be_late.{json,md,png}` with `--write`. No asserts: it reports.
