@@ -19,29 +19,9 @@ if [ "${#missing[@]}" -eq 0 ]; then
     exit 0
 fi
 
-SUDO=()
-if [ "$(id -u)" -ne 0 ]; then
-    if command -v sudo >/dev/null 2>&1; then
-        SUDO=(sudo)
-    else
-        echo "install-monitoring-tools: need root (or sudo) to install: ${missing[*]}" >&2
-        exit 1
-    fi
-fi
-
-echo "install-monitoring-tools: installing ${missing[*]}"
-export DEBIAN_FRONTEND=noninteractive
-install() {
-    "${SUDO[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-}
-known=1
-for pkg in "${missing[@]}"; do
-    apt-cache show "$pkg" >/dev/null 2>&1 || known=0
-done
-if [ "$known" -eq 0 ] || ! install; then
-    "${SUDO[@]}" apt-get update -qq
-    install
-fi
+# shellcheck source=scripts/apt-install.sh
+source "$(dirname "${BASH_SOURCE[0]}")/apt-install.sh"
+apt_install install-monitoring-tools "${missing[@]}"
 for tool in prometheus promtool openssl; do
     command -v "$tool" >/dev/null 2>&1 || {
         echo "install-monitoring-tools: $tool still missing after installing ${missing[*]}" >&2

@@ -19,29 +19,9 @@ if [ "${#missing[@]}" -eq 0 ]; then
     exit 0
 fi
 
-SUDO=()
-if [ "$(id -u)" -ne 0 ]; then
-    if command -v sudo >/dev/null 2>&1; then
-        SUDO=(sudo)
-    else
-        echo "install-ops-tools: need root (or sudo) to install: ${missing[*]}" >&2
-        exit 1
-    fi
-fi
-
-echo "install-ops-tools: installing ${missing[*]}"
-export DEBIAN_FRONTEND=noninteractive
-# Install with the package lists at hand when apt knows every package; if it does not, or
-# if those lists are stale (a download fails), update them once and try again.
-install() { "${SUDO[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null; }
-known=1
-for pkg in "${missing[@]}"; do
-    apt-cache show "$pkg" >/dev/null 2>&1 || known=0
-done
-if [ "$known" -eq 0 ] || ! install; then
-    "${SUDO[@]}" apt-get update -qq
-    install
-fi
+# shellcheck source=scripts/apt-install.sh
+source "$(dirname "${BASH_SOURCE[0]}")/apt-install.sh"
+apt_install install-ops-tools "${missing[@]}"
 for tool in systemd-analyze systemd-nspawn buildah; do
     command -v "$tool" >/dev/null 2>&1 || { echo "install-ops-tools: $tool still missing" >&2; exit 1; }
 done
