@@ -10,6 +10,7 @@ binaries are an error, never a skip.
 
 from __future__ import annotations
 
+import logging
 import shutil
 import socket
 import subprocess
@@ -19,6 +20,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+import structlog
 from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.pool import NullPool
@@ -32,6 +34,19 @@ START_POSTGRES = Path(__file__).resolve().parents[1] / "scripts" / "start-postgr
 BACKENDS = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
 
 MakeDatabase = Callable[..., str]
+
+
+@pytest.fixture(autouse=True)
+def _restore_logging() -> Iterator[None]:
+    """Commands under test (demo, backtest) configure logging for the process, bound to the
+    stream they ran with, which a `CliRunner` closes afterwards; later tests must not log into
+    that closed stream."""
+    config = structlog.get_config()
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    yield
+    structlog.configure(**config)
+    root.handlers[:], root.level = handlers, level
 
 
 def _free_port() -> int:
