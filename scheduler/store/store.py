@@ -75,7 +75,10 @@ class Store:
     # -- the tick's reads --------------------------------------------------------------------
     def load(self, now: datetime) -> tuple[list[JobView], Money, SpotHistory]:
         with self.session() as s:
-            return views.load_jobs(s, self._specs), views.money(s, now), views.spot_history(s)
+            return self._views(s, now)
+
+    def _views(self, s: Session, now: datetime) -> tuple[list[JobView], Money, SpotHistory]:
+        return views.load_jobs(s, self._specs), views.money(s, now), views.spot_history(s)
 
     def begin_tick(
         self, now: datetime
@@ -84,8 +87,7 @@ class Store:
         with self.session() as s:
             invalid = jobs.validate_pending(s, now)
             s.flush()  # the views read plain columns, past the ORM's autoflush
-            loaded = views.load_jobs(s, self._specs), views.money(s, now), views.spot_history(s)
-        return (invalid, *loaded)
+            return (invalid, *self._views(s, now))
 
     def kept_pods(self, names: list[str]) -> frozenset[str]:
         with self.session() as s:
