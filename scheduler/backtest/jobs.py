@@ -13,13 +13,13 @@ What it must not do: submit anything; `runner.py` does that on the virtual clock
 
 from __future__ import annotations
 
-import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from scheduler.daemon.jobs_file import read_toml
 from scheduler.domain.durations import parse_duration
 from scheduler.domain.job import JobInputError, JobSpec, parse_job
 
@@ -125,12 +125,7 @@ def _job(table: Mapping[str, Any], label: str) -> BacktestJob:
 def load_jobs(path: str | Path) -> tuple[BacktestJob, ...]:
     """Every job of a backtest TOML file, or `JobsError` naming every problem."""
     p = Path(path)
-    try:
-        data = tomllib.loads(p.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise JobsError([("file", f"cannot read {p}: {exc.strerror}")], str(p)) from None
-    except tomllib.TOMLDecodeError as exc:
-        raise JobsError([("file", f"not valid TOML: {exc}")], str(p)) from None
+    data = read_toml(p, JobsError)
     tables = data.get("job")
     if not isinstance(tables, list) or not tables or set(data) - {"job"}:
         raise JobsError([("job", "use one or more [[job]] tables and nothing else")], str(p))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import tomllib
 from pathlib import Path
+from typing import Any
 
 from scheduler.domain.job import JobInputError, JobSpec, parse_job
 
@@ -12,15 +13,20 @@ class JobsFileError(JobInputError):
     """The jobs file is not valid."""
 
 
+def read_toml(path: Path, error: type[JobInputError]) -> dict[str, Any]:
+    """The file's TOML, or `error` saying why it cannot be read or parsed."""
+    try:
+        return tomllib.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise error([("file", f"cannot read {path}: {exc.strerror}")], str(path)) from None
+    except tomllib.TOMLDecodeError as exc:
+        raise error([("file", f"not valid TOML: {exc}")], str(path)) from None
+
+
 def load_jobs_file(path: str | Path) -> list[JobSpec]:
     """Every job in the file, or `JobsFileError` listing every problem (nothing is partial)."""
     p = Path(path)
-    try:
-        data = tomllib.loads(p.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise JobsFileError([("file", f"cannot read {p}: {exc.strerror}")], str(p)) from None
-    except tomllib.TOMLDecodeError as exc:
-        raise JobsFileError([("file", f"not valid TOML: {exc}")], str(p)) from None
+    data = read_toml(p, JobsFileError)
     unknown = sorted(set(data) - {"job"})
     problems: list[tuple[str, str]] = [
         (k, "unknown top-level key (use [[job]] tables)") for k in unknown
