@@ -26,7 +26,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from scheduler.backtest.jobs import paper_job
+from scheduler.backtest.jobs import BacktestJob, paper_job
 from scheduler.backtest.markets import Market, trace_market
 from scheduler.backtest.runner import RunResult
 from scheduler.backtest.scoring import PolicySummary, summarise
@@ -62,27 +62,24 @@ def markets(folder: Path) -> list[Market]:
 def tasks(traces: Sequence[Market], starts: int, seed: int, skip: bool) -> list[Any]:
     out: list[Any] = []
     limit = math.ceil(SPOT * (1 + BID_MARGIN) * 1000) / 1000
-    longest = paper_job(
-        compute_hours=COMPUTE,
-        deadline_hours=max(DEADLINES),
-        gpu_type_id=GPU,
-        max_spot_price=limit,
-        max_on_demand_price=ON_DEMAND,
-    )
+
+    def job(deadline: float) -> BacktestJob:
+        return paper_job(
+            compute_hours=COMPUTE,
+            deadline_hours=deadline,
+            gpu_type_id=GPU,
+            max_spot_price=limit,
+            max_on_demand_price=ON_DEMAND,
+        )
+
+    longest = job(max(DEADLINES))
     for market in traces:
         points = random_starts(market, span([longest], 3600 * max(CHANGEOVERS)), starts, seed)
         for deadline in DEADLINES:
-            job = paper_job(
-                compute_hours=COMPUTE,
-                deadline_hours=deadline,
-                gpu_type_id=GPU,
-                max_spot_price=limit,
-                max_on_demand_price=ON_DEMAND,
-            )
             for d in CHANGEOVERS:
                 study = Study(
                     market=market,
-                    jobs=(job,),
+                    jobs=(job(deadline),),
                     starts=points,
                     changeover=d * 3600,
                     bid_margin=BID_MARGIN,
