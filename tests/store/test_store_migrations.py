@@ -76,8 +76,8 @@ def migrated_and_created(backend: str, make_database: Any) -> Any:
     created.dispose()
 
 
-def test_head_is_the_initial_revision() -> None:
-    assert head_revision() == "0001"
+def test_head_is_the_newest_revision() -> None:
+    assert head_revision() == "0004"
 
 
 def test_upgrade_starts_empty_reaches_head_and_is_idempotent(
