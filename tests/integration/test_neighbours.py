@@ -92,6 +92,9 @@ def test_two_installations_on_one_account_leave_each_other_alone(
             pod = install.pod(attempt["pod_id"])  # adopted nothing but its own pod
             assert pod["name"] == attempt["pod_name"] == install.pod_name(job, 1)
         assert not any(r.applied.orphans for r in install.reports)  # swept nothing
+        # its fleet (what the metrics count) is its own live pods, nobody else's
+        live = {install.attempts(j)[0]["pod_id"] for j in jobs if install.state(j) == "running"}
+        assert install.reports[-1].own_pods == live
     for done in (world.attempts(a_short)[0], neighbour.attempts(b_short)[0]):
         assert _events(world, done["pod_id"])[-1] == "terminated_itself"
 

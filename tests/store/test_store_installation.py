@@ -73,7 +73,8 @@ def test_a_damaged_id_is_an_error_naming_the_row_and_names_no_pod(
     new_spec: Callable[..., JobSpec],
     new_launch: Callable[..., Launch],
 ) -> None:
-    sql("UPDATE daemon_state SET value = :v WHERE key = 'installation_id'", v=bad)
+    sql("DELETE FROM daemon_state WHERE key = 'installation_id'")
+    sql("INSERT INTO daemon_state (key, value) VALUES ('installation_id', :v)", v=bad)
     with pytest.raises(InstallationIdInvalid, match=r"daemon_state\.installation_id"):
         Store(store.engine).installation(clock.now())
     job = store.submit(new_spec(), clock.now())
