@@ -15,7 +15,9 @@ installation's (`Snapshot.ours`) when
   format `spotsched-{job}-{attempt}` (before installation ids) stay ours after an upgrade.
 
 A live attempt keeps managing (and adopting) the pod of its exact recorded `pod_name`, old
-format included. Only pods that are ours are ever swept as orphans; an old-format pod whose id
+format included (the one window left: an old-format attempt still waiting to learn its pod id
+at the upgrade adopts by name, as before, and a neighbour's pod of the same old name could be
+taken for it). Only pods that are ours are ever swept as orphans; an old-format pod whose id
 no attempt recorded may be a neighbour's (every old installation named its first pod
 `spotsched-1-1`) or a person's, so it is left alone, as is any other `spotsched-...` pod that is
 not ours: another daemon manages it, and stopping it would make that daemon record a false
