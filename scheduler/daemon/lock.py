@@ -37,6 +37,10 @@ class DatabaseBusy(SpotschedError):
     """Another spotsched daemon already runs on this database."""
 
 
+class LockFileError(SpotschedError):
+    """The daemon lock file beside the database cannot be opened."""
+
+
 @dataclass
 class DatabaseLock:
     """A held lock; `release` (or the process ending) lets the next daemon in."""
@@ -68,7 +72,13 @@ def hold_database(database_url: str, now: datetime | None = None) -> DatabaseLoc
     path = lock_path(database_url)
     if path is None:
         return None
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    except OSError as exc:
+        raise LockFileError(
+            f"cannot open the daemon lock file {path}: {exc.strerror or exc}"
+            " (the database's folder must exist and be writable by the daemon)"
+        ) from exc
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:

@@ -16,7 +16,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from scheduler.daemon.lock import DatabaseBusy, hold_database, lock_path
+from scheduler.daemon.lock import DatabaseBusy, LockFileError, hold_database, lock_path
 
 SINCE = datetime(2026, 12, 4, 16, 40, tzinfo=UTC)
 
@@ -91,3 +91,11 @@ def test_a_holder_with_a_hostile_host_name_is_shown_escaped(tmp_path: Path) -> N
         held.release()
     assert "pid 7 on host box[31mrm -rf since yesterday" in refused.value.message
     assert "\x1b" not in refused.value.message
+
+
+def test_a_missing_database_folder_is_one_clear_error(tmp_path: Path) -> None:
+    missing = tmp_path / "no-such-dir" / "spotsched.db"
+    with pytest.raises(LockFileError) as failed:
+        hold_database(f"sqlite:///{missing}")
+    assert str(missing) + ".lock" in failed.value.message
+    assert "No such file or directory" in failed.value.message
