@@ -200,6 +200,7 @@ def status_report(
         },
         "jobs": {s.value: counts.get(s.value, 0) for s in JobState},
         "database": settings.database_url.split("://")[0],
+        "installation": facts.get("installation_id", (None, None))[0],
     }
 
 
@@ -213,6 +214,11 @@ def _print_status(r: dict[str, Any]) -> None:
         ago = format_duration(max(age, 0.0))
         tick = f"{word}: last tick {last:%Y-%m-%d %H:%M:%S} UTC, {ago} ago (stale after {stale})"
     out.print(f"daemon   {tick}")
+    if r["installation"]:
+        inst = escape(r["installation"])
+        out.print(f"install  {inst} (its pods are named spotsched-{inst}-<job>-<attempt>)")
+    else:
+        out.print("install  no installation id yet (`spotsched db upgrade` creates it)")
     spot = {True: "available", False: f"[yellow]{SPOT_UNAVAILABLE}[/]", None: "unknown"}
     out.print(f"spot     {spot[r['spot_capable']]}")
     m = r["metrics"]
