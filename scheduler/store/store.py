@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import Engine, or_, update
 from sqlmodel import Session, col, select
@@ -25,6 +25,17 @@ from scheduler.store.transitions import move_job
 
 _IDS_PER_STATEMENT = 500
 """Bound parameters per `IN (...)`: far under SQLite's and PostgreSQL's limits."""
+
+
+class TickStart(NamedTuple):
+    """What a tick starts from: rows made invalid and rows held (job id, problem naming the
+    column), then the open jobs, money and spot history."""
+
+    invalid: list[tuple[int, str]]
+    held: list[tuple[int, str]]
+    jobs: list[JobView]
+    money: Money
+    history: SpotHistory
 
 
 class JobNotFound(LookupError):
@@ -43,8 +54,15 @@ class Store:
 
     # -- submissions and intents -------------------------------------------------------------
     def submit(self, spec: JobSpec, now: datetime, source: str = "cli") -> int:
+        """Queue a new job; `jobs.NameInUse` if a live job has its name."""
         with self.session() as s:
-            return jobs.insert_job(s, spec, now, source)
+            return jobs.submit_job(s, spec, now, source)[0]
+
+    def submit_replacing(self, spec: JobSpec, now: datetime, source: str) -> tuple[int, int | None]:
+        """Queue a new job and ask the live job of that name, if any, to cancel (its id is
+        returned beside the new one), in one transaction."""
+        with self.session() as s:
+            return jobs.submit_job(s, spec, now, source, replace=True)
 
     def upsert(self, specs: Iterable[JobSpec], now: datetime, source: str) -> list[tuple[int, str]]:
         """Upsert several jobs by name, all or nothing."""
@@ -78,16 +96,20 @@ class Store:
             return self._views(s, now)
 
     def _views(self, s: Session, now: datetime) -> tuple[list[JobView], Money, SpotHistory]:
-        return views.load_jobs(s, self._specs), views.money(s, now), views.spot_history(s)
+        return views.load_jobs(s, self._specs)[0], views.money(s, now), views.spot_history(s)
 
-    def begin_tick(
-        self, now: datetime
-    ) -> tuple[list[tuple[int, str]], list[JobView], Money, SpotHistory]:
-        """`validate_pending` then `load`, in one transaction (a tick starts with both)."""
+    def begin_tick(self, now: datetime) -> TickStart:
+        """`validate_pending` then `load`, in one transaction (a tick starts with both); rows
+        that cannot be read become invalid, or are held while their pod lives."""
         with self.session() as s:
             invalid = jobs.validate_pending(s, now)
             s.flush()  # the views read plain columns, past the ORM's autoflush
-            return (invalid, *self._views(s, now))
+            loaded, unreadable = views.load_jobs(s, self._specs)
+            held: list[tuple[int, str]] = []
+            for bad in unreadable:
+                outcome = jobs.reject_row(s, bad.job_id, bad.state, bad.live, bad.problem, now)
+                (held if outcome == "held" else invalid).append((bad.job_id, bad.problem))
+            return TickStart(invalid, held, loaded, views.money(s, now), views.spot_history(s))
 
     def kept_pods(self, names: list[str]) -> frozenset[str]:
         with self.session() as s:
