@@ -367,6 +367,22 @@ def reject_row(
     return "invalid"
 
 
+def clear_holds(session: Session, job_ids: set[int], now: datetime) -> None:
+    """Jobs held on an earlier tick whose row reads again: their reason says so."""
+    for job_id in sorted(job_ids):
+        changed = session.connection().execute(
+            text(
+                "UPDATE jobs SET state_reason = :r WHERE id = :id"
+                " AND state_reason LIKE 'held: row cannot be read%'"
+            ),
+            {"r": "row readable again", "id": job_id},
+        )
+        if changed.rowcount:
+            session.add(
+                JobEventRow(job_id=job_id, at=now, kind="held", reason="row readable again")
+            )
+
+
 def _reset_invalid_columns(session: Session, job_id: int, exc: JobInputError) -> None:
     """Null a typed column holding unparseable text, so ORM reads of the row cannot crash."""
     if any(field.split(".")[0] == "deadline" for field, _ in exc.problems):

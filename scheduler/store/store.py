@@ -46,6 +46,7 @@ class Store:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self._specs = views.SpecCache()  # open jobs' parsed specs, across ticks
+        self._held: set[int] = set()  # jobs held on the last tick (their row did not read)
 
     @contextmanager
     def session(self) -> Iterator[Session]:
@@ -104,11 +105,15 @@ class Store:
         with self.session() as s:
             invalid = jobs.validate_pending(s, now)
             s.flush()  # the views read plain columns, past the ORM's autoflush
-            loaded, unreadable = views.load_jobs(s, self._specs)
+            loaded, unreadable, requeued = views.load_jobs(s, self._specs)
+            for job_id, state in requeued:
+                move_job(s, job_id, state, JobState.QUEUED, f"was {state} with no pod", now)
             held: list[tuple[int, str]] = []
             for bad in unreadable:
                 outcome = jobs.reject_row(s, bad.job_id, bad.state, bad.live, bad.problem, now)
                 (held if outcome == "held" else invalid).append((bad.job_id, bad.problem))
+            jobs.clear_holds(s, self._held - {job_id for job_id, _ in held}, now)
+            self._held = {job_id for job_id, _ in held}
             return TickStart(invalid, held, loaded, views.money(s, now), views.spot_history(s))
 
     def kept_pods(self, names: list[str]) -> frozenset[str]:

@@ -149,8 +149,9 @@ def _lifecycle(values: tuple[Any, ...]) -> tuple[bool, datetime, datetime, int, 
 
 def load_jobs(
     session: Session, specs: SpecCache | None = None
-) -> tuple[list[JobView], list[UnreadableRow]]:
-    """Every checked open job with its live attempt, and the rows that cannot be read.
+) -> tuple[list[JobView], list[UnreadableRow], list[tuple[int, JobState]]]:
+    """Every checked open job with its live attempt, the rows that cannot be read, and the
+    jobs in a live state without a live attempt (shown as queued; the caller moves them).
 
     A row that cannot be read costs only itself: it is returned as `UnreadableRow` for the
     caller to hold or mark invalid; if it has a live attempt and a spec parsed on an earlier
@@ -163,10 +164,11 @@ def load_jobs(
     rows = connection.execute(_OPEN_JOBS).all()
     if not rows:
         specs.keep_only(set())
-        return [], []
+        return [], [], []
     live = {a.job_id: _attempt_view(a._asdict()) for a in connection.execute(_LIVE_ATTEMPTS)}
     out: list[JobView] = []
     unreadable: list[UnreadableRow] = []
+    requeued: list[tuple[int, JobState]] = []
     for row in rows:
         values = tuple(row)
         job_id, state = int(values[_N_SPEC]), JobState(values[_N_SPEC + 1])
@@ -186,8 +188,10 @@ def load_jobs(
                 continue
             spec = last
         if attempt is None and state is not JobState.QUEUED:
-            unreadable.append(UnreadableRow(job_id, state, False, f"state: {state} with no pod"))
-            continue
+            # Nothing manages a live state without a pod (a row inserted as `running`, or a
+            # crash between ending a pod and launching the next): queue it again.
+            requeued.append((job_id, state))
+            state = JobState.QUEUED
         out.append(
             JobView(
                 id=job_id,
@@ -203,7 +207,7 @@ def load_jobs(
             )
         )
     specs.keep_only({j.id for j in out})
-    return out, unreadable
+    return out, unreadable, requeued
 
 
 def money(session: Session, now: datetime) -> Money:

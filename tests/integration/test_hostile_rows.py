@@ -170,6 +170,7 @@ def test_after_a_restart_a_held_jobs_pod_is_kept_and_fixing_the_row_resumes_it(
     world.sql("UPDATE jobs SET deadline = NULL WHERE id = :i", i=job)
     report = world.run(1)
     assert report.held == []
+    assert world.job(job)["reason"] == "row readable again"
     assert world.job(job)["spend"] > spend, "the ledger catches up on the held time"
     world.cancel(job)
     world.run(1)
@@ -194,14 +195,18 @@ def test_a_row_inserted_in_a_live_state_without_a_pod_is_queued_and_managed(
     assert world.state(ghost) == "cancelled"
 
 
-def test_a_checked_row_in_a_live_state_without_a_pod_is_no_ghost(world: World) -> None:
+def test_a_checked_job_in_a_live_state_without_a_pod_is_queued_again(world: World) -> None:
+    """A checked row left `running` with no live attempt (inserted so, or a crash between
+    ending one pod and creating the next) was a ghost: nothing launched, ended or cancelled it."""
     ghost = _insert(world, name="ghost", state="running", validated=True, **GOOD)
     world.sql("UPDATE jobs SET submitted_at = :t WHERE id = :i", t=world.now, i=ghost)
     report = world.tick()
-    assert report.ok
-    # nothing manages a running job with no pod: it is reported and taken off the queue
-    assert [j for j, _ in report.invalid] == [ghost]
-    assert world.job(ghost)["reason"] == "state: running with no pod"
+    assert report.ok and report.invalid == []
+    assert world.state(ghost) == "launching"
+    assert [(e["from"], e["to"]) for e in world.job(ghost)["events"]][:2] == [
+        ("running", "queued"),
+        ("queued", "launching"),
+    ]
 
 
 def test_a_gpu_type_the_market_does_not_list_is_held_naming_it(world: World) -> None:
