@@ -129,3 +129,13 @@ def test_an_empty_account_says_so(world: World) -> None:
     assert result.exit_code == 0 and "no running pods" in result.stdout
     empty = json_of(spotsched("pods", "--config", str(world.config_file), "--json", env=WITH_KEY))
     assert empty == {"pods": [], "burn_rate": 0.0}
+
+
+def test_pod_names_with_markup_or_terminal_escapes_are_shown_inert(running: World) -> None:
+    """Anyone on the account names pods: a name must neither break the table nor drive the
+    terminal (issue 8, section 4)."""
+    running.deploy("[/bold]\x1b[2J\x1b]0;owned\x07box")
+    result = spotsched("pods", "--config", str(running.config_file), env=WITH_KEY)
+    assert result.exit_code == 0, result.stderr
+    assert "\x1b" not in result.stdout and "\x07" not in result.stdout
+    assert "[/bold]\\x1b[2J" in result.stdout
