@@ -12,8 +12,10 @@ Provenance of each entry, newest RunPod facts first:
   "NVIDIA A100 80GB PCIe" / "A100 80GB", "NVIDIA H100 80GB HBM3", "NVIDIA GeForce RTX 4090",
   "AMD Instinct MI300X OAM") or `runpod-rest-v2.md` (`GET /v2/catalog/gpus`: "NVIDIA GeForce
   RTX 4090" / "RTX 4090", "NVIDIA A100-SXM4-80GB").
-- `LIST`: RunPod's public GPU list (its GraphQL `gpuTypes { id displayName }` answer as of 2026),
-  the ids the emulator's catalogue also sells.
+- `LIST`: not in the shared reference; RunPod's public GPU type list as we know it (its GraphQL
+  `gpuTypes { id displayName }` answer), including every type the emulator's catalogue sells.
+  RunPod adds types over time: a newer one is refused at submission until it is added here,
+  but a raw SQL row may name it (the daemon checks rows against the live market).
 
 What it must not do: import the emulator (production code never does), or know prices.
 """
