@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -48,7 +48,7 @@ class JobSpec:
     gpu_count: int = 1
     cloud_type: CloudType = CloudType.ALL
     command: str | None = None
-    env: tuple[tuple[str, str], ...] = ()
+    env: tuple[tuple[str, str], ...] = field(default=(), repr=False)  # values: secrets
     max_on_demand_price: float | None = None
     fallback_after: float | None = None
     max_preemptions: int | None = None

@@ -125,3 +125,10 @@ def test_parse_job_refuses_with_named_fields_and_never_shows_an_env_value(
         assert field in SPEC_COLUMNS or field == "job", field
         assert MARK not in message
     assert MARK not in str(error)
+
+
+def test_a_job_spec_never_shows_its_env_values_in_its_repr() -> None:
+    """A spec in a log line or a traceback must not carry a token with it."""
+    spec = parse_job({**BASE, "env": {"HF_TOKEN": MARK}})
+    assert dict(spec.env) == {"HF_TOKEN": MARK}
+    assert MARK not in repr(spec) and MARK not in str(spec)
