@@ -288,6 +288,7 @@ def _accept(
     if state is not JobState.QUEUED and not live:
         # A row inserted as `running` (or left so) with no pod: nobody would manage it.
         move_job(session, job_id, state, JobState.QUEUED, f"was {state} with no pod: queued", now)
+        state = JobState.QUEUED
     stamps = {
         "submitted_at": _time_or(raw["submitted_at"], now),
         "queued_since": _time_or(raw["queued_since"], now),
@@ -303,9 +304,11 @@ def _accept(
     row.validated = True
     row.updated_at = now
     session.add(row)
-    session.add(
-        JobEventRow(job_id=job_id, at=now, to_state=JobState.QUEUED.value, reason="row accepted")
-    )
+    if state is JobState.QUEUED:
+        event = JobEventRow(job_id=job_id, at=now, to_state=state.value, reason="row accepted")
+    else:  # a live job's row marked unchecked and found fine: no state change
+        event = JobEventRow(job_id=job_id, at=now, kind="updated", reason="row accepted")
+    session.add(event)
 
 
 def _time_or(value: Any, default: datetime) -> datetime:

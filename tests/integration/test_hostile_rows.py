@@ -177,6 +177,26 @@ def test_after_a_restart_a_held_jobs_pod_is_kept_and_fixing_the_row_resumes_it(
     assert world.state(job) == "cancelled"
 
 
+def test_a_running_job_marked_unchecked_with_a_bad_column_is_held_not_invalid(
+    world: World,
+) -> None:
+    job = world.submit("flipped", env=sim())
+    world.tick()
+    world.run(1)
+    world.sql("UPDATE jobs SET validated = false, max_cost = 'lots' WHERE id = :i", i=job)
+
+    report = world.run(1)
+
+    assert report.ok and report.invalid == []
+    assert [j for j, _ in report.held] == [job]
+    assert world.state(job) == "running"
+    assert world.job(job)["reason"].startswith("held: row cannot be read: max_cost")
+    world.sql("UPDATE jobs SET max_cost = NULL, validated = false WHERE id = :i", i=job)
+    report = world.run(1)
+    assert report.held == [] and world.state(job) == "running"
+    assert world.job(job)["events"][-1]["reason"] in ("row accepted", "row readable again")
+
+
 @pytest.mark.parametrize("state", ["running", "launching", "preempted"])
 def test_a_row_inserted_in_a_live_state_without_a_pod_is_queued_and_managed(
     world: World, state: str
