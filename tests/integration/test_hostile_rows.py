@@ -20,7 +20,7 @@ from sqlalchemy.exc import IntegrityError
 from scheduler.store import jobs as store_jobs
 from scheduler.store.jobs import SPEC_COLUMNS
 
-from .conftest import GPU, IMAGE, World, sim
+from .conftest import BOTH_BACKENDS, GPU, IMAGE, World, sim
 
 GOOD = {"image": IMAGE, "gpu_types": GPU, "max_spot_price": 0.3, "cloud_type": "SECURE"}
 
@@ -38,6 +38,7 @@ def _pod_env(world: World, job_id: int) -> dict[str, str]:
     return dict(world.emu.world.pods[pod["id"]].env)
 
 
+@BOTH_BACKENDS
 def test_env_values_with_commas_newlines_and_secret_references_reach_the_pod(
     world: World,
 ) -> None:
@@ -152,6 +153,20 @@ def test_a_running_jobs_row_edited_into_garbage_is_held_and_its_pod_stays_manage
     assert world.job_pods(job) == []
 
 
+@BOTH_BACKENDS
+def test_held_on_either_database_when_a_running_jobs_env_no_longer_reads(world: World) -> None:
+    job = world.submit("env-edit", env=sim())
+    world.tick()
+    world.run(1)
+    world.sql("UPDATE jobs SET env = :e WHERE id = :i", e="no pair here", i=job)
+    report = world.run(1)
+    assert report.ok and [j for j, _ in report.held] == [job]
+    assert world.job(job)["reason"] == "held: row cannot be read: env: item 1 is not KEY=VALUE"
+    world.cancel(job)
+    world.run(1)
+    assert world.state(job) == "cancelled" and world.job_pods(job) == []
+
+
 def test_after_a_restart_a_held_jobs_pod_is_kept_and_fixing_the_row_resumes_it(
     world: World,
 ) -> None:
@@ -245,6 +260,7 @@ def test_a_gpu_type_the_market_does_not_list_is_held_naming_it(world: World) -> 
     assert world.attempts(display)[0]["gpu_type_id"] == GPU
 
 
+@BOTH_BACKENDS
 def test_one_live_job_per_name_is_enforced_by_the_database(world: World) -> None:
     first = world.submit("nightly")
     with pytest.raises(store_jobs.NameInUse):
