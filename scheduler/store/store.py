@@ -18,7 +18,7 @@ from scheduler.domain.actions import Launch
 from scheduler.domain.job import JobSpec
 from scheduler.domain.states import TERMINAL_JOB_STATES, EndReason, JobState
 from scheduler.domain.views import AttemptView, JobView, Money, Quote, SpotHistory
-from scheduler.store import attempts, jobs, ledger, prices, reports, views
+from scheduler.store import attempts, jobs, ledger, prices, reports, row_checks, views
 from scheduler.store.ledger import Observation
 from scheduler.store.tables import JobEventRow, JobRow
 from scheduler.store.transitions import move_job
@@ -89,7 +89,7 @@ class Store:
 
     def validate_pending(self, now: datetime) -> list[tuple[int, str]]:
         with self.session() as s:
-            return jobs.validate_pending(s, now)
+            return row_checks.validate_pending(s, now)
 
     # -- the tick's reads --------------------------------------------------------------------
     def load(self, now: datetime) -> tuple[list[JobView], Money, SpotHistory]:
@@ -103,16 +103,18 @@ class Store:
         """`validate_pending` then `load`, in one transaction (a tick starts with both); rows
         that cannot be read become invalid, or are held while their pod lives."""
         with self.session() as s:
-            invalid = jobs.validate_pending(s, now)
+            invalid = row_checks.validate_pending(s, now)
             s.flush()  # the views read plain columns, past the ORM's autoflush
             loaded, unreadable, requeued = views.load_jobs(s, self._specs)
             for job_id, state in requeued:
                 move_job(s, job_id, state, JobState.QUEUED, f"was {state} with no pod", now)
             held: list[tuple[int, str]] = []
             for bad in unreadable:
-                outcome = jobs.reject_row(s, bad.job_id, bad.state, bad.live, bad.problem, now)
+                outcome = row_checks.reject_row(
+                    s, bad.job_id, bad.state, bad.live, bad.problem, now
+                )
                 (held if outcome == "held" else invalid).append((bad.job_id, bad.problem))
-            jobs.clear_holds(s, self._held - {job_id for job_id, _ in held}, now)
+            row_checks.clear_holds(s, self._held - {job_id for job_id, _ in held}, now)
             self._held = {job_id for job_id, _ in held}
             return TickStart(invalid, held, loaded, views.money(s, now), views.spot_history(s))
 

@@ -22,7 +22,8 @@ from scheduler.domain.states import (
     OnIdle,
 )
 from scheduler.domain.views import AttemptView, JobView, Money, SpotHistory
-from scheduler.store.jobs import SPEC_COLUMNS, read_time, spec_from_values
+from scheduler.store.jobs import SPEC_COLUMNS, spec_from_values
+from scheduler.store.row_checks import read_time
 from scheduler.store.tables import AttemptRow, JobRow, LedgerDayRow
 
 _OPEN = [s.value for s in JobState if s not in TERMINAL_JOB_STATES]
