@@ -398,3 +398,51 @@ def test_a_deadline_at_the_end_of_time_is_refused_not_an_overflow() -> None:
         )
     ok = parse_job({"name": "x", **GOOD, "deadline": datetime(2030, 1, 1, tzinfo=UTC)})
     assert ok.deadline == datetime(2030, 1, 1, tzinfo=UTC)
+
+
+EDITABLE = tuple(c for c in SPEC_COLUMNS if c != "name") + LIFECYCLE_COLUMNS
+
+
+@pytest.mark.parametrize("backend", ["sqlite"])
+@settings(
+    max_examples=20,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(edits=st.dictionaries(st.sampled_from(EDITABLE), SQLITE_VALUES, min_size=1, max_size=4))
+def test_no_edit_of_a_running_jobs_row_loses_its_pod_or_a_tick(
+    world: World, edits: dict[str, Any]
+) -> None:
+    n = next(_NAMES)
+    job = world.submit(f"running-{n}", env=sim())
+    world.run(2)
+    assert world.state(job) == "running"
+    (before,) = world.sql("SELECT * FROM jobs WHERE id = :i", i=job)
+    for column, value in edits.items():
+        try:
+            world.sql(f"UPDATE jobs SET {column} = :v WHERE id = :i", v=value, i=job)
+        except IntegrityError:
+            continue
+    newcomer = world.submit(f"newcomer-{n}")
+
+    report = world.run(1)
+
+    assert report.ok, report.errors
+    assert world.state(newcomer) == "launching"
+    assert [j for j, _ in report.invalid] == [], "a job with a live pod is never made invalid"
+    for held, problem in report.held:
+        assert held == job
+        match = _COLUMN.match(problem)
+        assert match and match.group(1) in (*EDITABLE, "job")
+    pods = world.job_pods(job)
+    if world.state(job) == "running":
+        assert [p["desiredStatus"] for p in pods] == ["RUNNING"], "the pod was kept"
+
+    # put the row back as it was, then end both jobs: the next example starts clean
+    restore = {k: v for k, v in before._mapping.items() if k in edits}
+    sets = ", ".join(f"{k} = :{k}" for k in restore)
+    world.sql(f"UPDATE jobs SET {sets} WHERE id = :job_id", job_id=job, **restore)
+    world.cancel(job)
+    world.cancel(newcomer)
+    assert world.run(2).ok
+    assert world.running_pods() == []
