@@ -197,7 +197,8 @@ def _unlisted(job: JobView, snap: Snapshot) -> str:
     ]
     if not missing:
         return ""
-    return f"; not listed by RunPod at {job.spec.gpu_count} GPU: " + ", ".join(map(repr, missing))
+    count = f" at {job.spec.gpu_count} GPUs" if job.spec.gpu_count > 1 else ""
+    return f"; not listed by RunPod{count}: " + ", ".join(map(repr, missing))
 
 
 def _budget_gate(offer: Offer, burn: float, snap: Snapshot, cfg: PolicyConfig) -> str | None:
