@@ -38,6 +38,8 @@ MAX_DURATION = 3650 * 86400.0
 
 def kind_of(value: Any) -> str:
     """How a value of the wrong type is named in an error (never the value itself)."""
+    if value is None:
+        return "null"
     if isinstance(value, bool):
         return "true/false"
     if isinstance(value, datetime):
