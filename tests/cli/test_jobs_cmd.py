@@ -11,6 +11,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from tests.cli.conftest import spotsched
 
@@ -191,3 +193,45 @@ def test_listings_survive_any_row_and_escape_what_they_print(db: str) -> None:
             result = spotsched(*args, "--db", db)
             assert result.exit_code == 0, result.stderr
             assert "\x1b" not in result.stdout
+
+
+CELLS = st.one_of(
+    st.none(),
+    st.integers(min_value=-(2**63), max_value=2**63 - 1),
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.text(max_size=16),
+    st.binary(max_size=8),
+    st.sampled_from(["[/bold]", "[red]x[/red]", "\x1b[2J", "\x1b]8;;http://x\x07link", "\r\x08"]),
+)
+
+
+@settings(
+    max_examples=25,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(
+    values=st.dictionaries(
+        st.sampled_from(
+            ["name", "state_reason", "gpu_types", "max_spot_price", "priority", "spend", "source"]
+        ),
+        CELLS,
+        min_size=1,
+    )
+)
+def test_any_row_lists_without_a_crash_or_a_terminal_escape(
+    db: str, values: dict[str, Any]
+) -> None:
+    row = {"name": "x", "image": "img", "gpu_types": "NVIDIA A40", "max_spot_price": 0.3}
+    try:
+        _raw_insert(db, **{**row, **values, "state": "invalid"})
+    except sqlite3.IntegrityError:
+        return  # NOT NULL: the database refused it
+    for args in (("jobs",), ("jobs", "--json"), ("job", "1"), ("job", "1", "--json")):
+        result = spotsched(*args, "--db", db)
+        assert result.exit_code == 0, result.stderr
+        assert not set(result.stdout) & {"\x1b", "\x07", "\x08", "\r"}
+        if "--json" in args:
+            json.loads(result.stdout)
+    with closing(sqlite3.connect(db.removeprefix("sqlite:///"))) as conn, conn:
+        conn.execute("DELETE FROM jobs")
