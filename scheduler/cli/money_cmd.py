@@ -21,6 +21,7 @@ from scheduler.cli.common import (
     ConfigOption,
     DbOption,
     JsonOption,
+    cell,
     fail,
     money,
     opened_store,
@@ -113,7 +114,7 @@ def cost(
         ]
 
     for r in summary["rows"]:
-        table.add_row(*[escape(str(r[k])) for k in first], *cells(r))
+        table.add_row(*[cell(r[k]) for k in first], *cells(r))
     table.add_section()
     table.add_row("[bold]total[/]", *[""] * (len(first) - 1), *cells(summary["total"]))
     out.print(table)
