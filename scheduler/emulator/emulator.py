@@ -118,10 +118,11 @@ class Emulator:
             self.world.preempt(pod_id)
 
     def set_spot_enabled(self, enabled: bool) -> None:
-        """False: like RunPod after spot removal (no spot prices, spot mutations UNSUPPORTED)."""
+        """False: like RunPod after spot removal (no spot prices, spot mutations UNSUPPORTED,
+        running spot pods interrupted)."""
         with self.world.lock:
             self.world.sync()
-            self.world.spot_enabled = enabled
+            self.world.set_spot_enabled(enabled)
 
     def inject_faults(self, *rules: FaultRule) -> None:
         self.faults.add(*rules)

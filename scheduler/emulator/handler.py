@@ -26,6 +26,7 @@ from urllib.parse import parse_qs
 from scheduler.emulator import errors
 from scheduler.emulator.faults import CAPACITY_MESSAGES, FaultRule
 from scheduler.emulator.graphql_app import Json, Prepared, is_public, run
+from scheduler.emulator.jsonvalues import js_numbers
 
 if TYPE_CHECKING:
     from scheduler.emulator.emulator import Emulator
@@ -235,4 +236,4 @@ def _execute(
     with emu.world.lock:
         emu.world.sync()
         status, payload = run(emu.world, prepared, variables, operation_name)
-    return HttpResponse.json(status, payload)
+    return HttpResponse.json(status, js_numbers(payload))

@@ -248,6 +248,8 @@ class World:
             return False
         if data_center_id is not None and spec.data_center_id != data_center_id:
             return False
+        if req.data_center_ids and spec.data_center_id not in req.data_center_ids:
+            return False
         if req.country_code is not None:
             dc = self.catalogue.data_center(spec.data_center_id)
             if dc is None or dc.country_code != req.country_code:
@@ -369,6 +371,14 @@ class World:
         return self.account.create_volume(name, size, data_center_id)
 
     # ----------------------------------------------------------------- admin operations
+    def set_spot_enabled(self, enabled: bool) -> None:
+        """Switch spot on or off; off interrupts every running spot pod (see emulator/__init__)."""
+        self.spot_enabled = enabled
+        if not enabled:
+            for pod in list(self.pods.values()):
+                if pod.running and pod.kind == "SPOT":
+                    self._preempt(pod)
+
     def preempt(self, pod_id: str) -> Pod:
         pod = self.pods.get(pod_id)
         if pod is None or not pod.running:
