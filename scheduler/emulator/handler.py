@@ -167,12 +167,16 @@ def _fault_response(rule: FaultRule, fields: tuple[str, ...]) -> HttpResponse:
 
 
 def handle(emu: Emulator, request: HttpRequest) -> HttpResponse:
-    """Route one request: `POST /graphql` or the admin API under `/_emulator/`."""
+    """Route one request: `POST /graphql`, REST v2 under `/v2/` or the admin API."""
     path = request.path.rstrip("/") or "/"
     if path.startswith("/_emulator"):
         from scheduler.emulator.admin import handle_admin
 
         return handle_admin(emu, request.method, path, request.body)
+    if path == "/v2" or path.startswith("/v2/"):
+        from scheduler.emulator.rest import handle_rest
+
+        return handle_rest(emu, request)
     if path != "/graphql":
         return HttpResponse.json(404, {"errors": [{"message": f"Cannot {request.method} {path}"}]})
     if request.method != "POST":

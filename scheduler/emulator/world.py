@@ -358,6 +358,16 @@ class World:
         self._start(pod, round(bid_per_gpu * count, 6))
         return pod
 
+    def restart_pod(self, pod_id: str) -> Pod:
+        """Restart a running pod's container in place (REST v2 `restart`): same host and price;
+        the work starts over unless it checkpoints."""
+        pod = self._live(pod_id)
+        if pod.running:
+            cost = pod.cost_per_hr
+            self._halt(pod, "Restarted by User", "restarted")
+            self._start(pod, cost)
+        return pod
+
     def terminate_pod(self, pod_id: str) -> None:
         pod = self.pods.get(pod_id)
         if pod is None:
