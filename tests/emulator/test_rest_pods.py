@@ -83,6 +83,18 @@ def test_stop_start_restart_terminate_and_illegal_actions(rest, emu):
     assert rest.get("/v2/pods").json()["pods"] == []
 
 
+def test_start_is_host_bound(rest, emu):
+    pod_id = create(rest)["id"]
+    rest.post(f"/v2/pods/{pod_id}/action", json={"action": "stop"})
+    emu.set_market(A40, "SECURE", stock=0)  # its host's GPUs are rented by someone else
+    response = rest.post(f"/v2/pods/{pod_id}/action", json={"action": "start"})
+    assert response.status_code == 400
+    assert response.json()["detail"] == (
+        "There are not enough free GPUs on the host machine to start this pod."
+    )
+    assert rest.get(f"/v2/pods/{pod_id}").json()["status"] == "EXITED"
+
+
 def test_reset_is_422_naming_the_legal_actions(rest):
     pod_id = create(rest)["id"]
     response = rest.post(f"/v2/pods/{pod_id}/action", json={"action": "reset"})

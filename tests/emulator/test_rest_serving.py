@@ -13,6 +13,7 @@ from scheduler.emulator.errors import ON_DEMAND_CAPACITY
 from scheduler.emulator.rest import RateLimits, RestConfig
 
 from .conftest import KEY, Served, rest_client, v2_pod
+from .openapi_check import Checked
 
 PROBLEM = "application/problem+json"
 
@@ -150,7 +151,12 @@ def test_injected_faults_on_rest(rest, emu):
 @pytest.mark.slow
 def test_delete_put_patch_get_json_over_http(served: Served):
     """Before: Python's `http.server` answered these methods with an HTML 501 page."""
-    with httpx.Client(base_url=served.url, headers={"Authorization": f"Bearer {KEY}"}) as c:
+    checked = Checked()
+    with httpx.Client(
+        base_url=served.url,
+        headers={"Authorization": f"Bearer {KEY}"},
+        event_hooks={"response": [checked]},
+    ) as c:
         for method, path, status in (
             ("DELETE", "/v2/pods/nope", 404),
             ("PATCH", "/v2/pods/nope", 404),
@@ -168,9 +174,11 @@ def test_delete_put_patch_get_json_over_http(served: Served):
 @pytest.mark.slow
 def test_a_dstack_style_client_over_http(served: Served, emu):
     """What dstack 0.22.5 sends (reference §5.4): key check, create, poll, terminate."""
+    checked = Checked()
     with httpx.Client(
         base_url=f"{served.url}/v2",
         headers={"Authorization": f"Bearer {KEY}", "User-Agent": "dstack/0.22.5"},
+        event_hooks={"response": [checked]},
     ) as c:
         assert c.get("/account/ssh-keys").status_code == 200
         body = {
@@ -201,3 +209,10 @@ def test_a_dstack_style_client_over_http(served: Served, emu):
         assert running["status"] == "RUNNING" and running["ssh"]["direct"] is not None
         assert c.delete(f"/pods/{pod['id']}").status_code == 204
         assert c.get(f"/pods/{pod['id']}").status_code == 404  # dstack reads 404 as gone
+    assert [op for op, _status in checked.seen] == [
+        "getSshKeys",
+        "createPod",
+        "getPod",
+        "deletePod",
+        "getPod",
+    ]
