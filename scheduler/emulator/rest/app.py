@@ -28,7 +28,15 @@ from urllib.parse import parse_qs
 
 from scheduler.emulator.faults import FaultRule
 from scheduler.emulator.handler import HttpRequest, HttpResponse
-from scheduler.emulator.rest import account, billing, catalog, pods, problems, validate
+from scheduler.emulator.rest import (
+    account,
+    billing,
+    catalog,
+    pods,
+    problems,
+    registries,
+    validate,
+)
 from scheduler.emulator.rest.context import Ctx, Endpoint
 from scheduler.emulator.rest.problems import RestError
 
@@ -59,6 +67,10 @@ ENDPOINTS: dict[str, Endpoint] = {
     "getTemplate": account.get_template,
     "updateTemplate": account.update_template,
     "deleteTemplate": account.delete_template,
+    "listRegistries": registries.list_registries,
+    "createRegistry": registries.create_registry,
+    "getRegistry": registries.get_registry,
+    "deleteRegistry": registries.delete_registry,
     "getSshKeys": account.get_ssh_keys,
     "putSshKeys": account.put_ssh_keys,
     "getBilling": billing.aggregate,
