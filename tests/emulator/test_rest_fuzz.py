@@ -3,6 +3,8 @@ status with a problem+json (or documented JSON) body, checked against the OpenAP
 
 from __future__ import annotations
 
+import json
+
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -37,7 +39,7 @@ json_values = st.recursive(
 raw_bodies = st.one_of(
     st.binary(max_size=200),
     st.integers(1, 60_000).map(lambda depth: b"[" * depth),  # deeper than Python's recursion
-    json_values.map(lambda v: __import__("json").dumps(v).encode()),
+    json_values.map(lambda v: json.dumps(v).encode()),
 )
 
 
