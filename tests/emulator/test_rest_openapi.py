@@ -43,6 +43,15 @@ def test_document_is_well_formed_and_matches_the_routes():
         assert path.startswith("/v2/")
 
 
+def test_the_document_is_served_without_auth(emu):
+    from .conftest import rest_client
+
+    with rest_client(emu, key="") as anonymous:
+        response = anonymous.get("/v2/openapi.json")
+    assert response.status_code == 200
+    assert response.json() == document()
+
+
 json_leaf = st.one_of(
     st.none(),
     st.booleans(),
