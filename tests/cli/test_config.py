@@ -4,6 +4,7 @@ validates a jobs file, and a key file others can read is warned about."""
 
 from __future__ import annotations
 
+import json
 import re
 import types
 import typing
@@ -12,7 +13,7 @@ from pathlib import Path
 import pytest
 from pydantic import BaseModel
 
-from scheduler.daemon.config import ForeignIdleSection, Settings, load_settings
+from scheduler.daemon.config import ConfigError, ForeignIdleSection, Settings, load_settings
 from tests.cli.conftest import ALL_INTERFACES, KEY, spotsched, write_config
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -181,3 +182,125 @@ def test_a_key_file_others_can_read_is_warned_about_and_never_printed(tmp_path: 
     key_file.unlink()
     missing = spotsched("check-config", "--config", str(config))
     assert missing.exit_code == 2 and "cannot read api_key_file" in missing.stderr
+
+
+# ------------------------------------------------------------------ hostile values
+
+_HOSTILE_LITERALS = {
+    "nan": "nan",
+    "inf": "inf",
+    "-inf": "-inf",
+    "a boolean": "true",
+    "an array": "[1, 2]",
+    "a table": "{ a = 1 }",
+    "a date": "1979-05-27",
+    "a time": "07:32:00",
+    "a date-time": "1979-05-27T07:32:00Z",
+    "huge": "1e308",
+}
+
+
+def _numeric_settings() -> list[tuple[str, str]]:
+    """Every (section, key) whose value is a number or a duration, derived from the model."""
+    found = []
+    for name, field in Settings.model_fields.items():
+        model = _section_model(field.annotation)
+        if model is None:
+            continue
+        for key, sub in model.model_fields.items():
+            args = typing.get_args(sub.annotation) or (sub.annotation,)
+            flat = [typing.get_args(a)[0] if typing.get_args(a) else a for a in args]
+            if any(a in (int, float) for a in flat):
+                found.append((name, key))
+    return found
+
+
+def test_the_numeric_settings_are_all_found() -> None:
+    keys = {f"{s}.{k}" for s, k in _numeric_settings()}
+    assert {"runpod.timeout", "scheduler.tick_budget", "budget.daily", "metrics.port"} <= keys
+    assert len(keys) >= 18
+
+
+@pytest.mark.parametrize(("section", "key"), _numeric_settings())
+def test_nan_inf_booleans_arrays_tables_and_dates_are_refused_naming_the_key_and_line(
+    tmp_path: Path, section: str, key: str
+) -> None:
+    for what, literal in _HOSTILE_LITERALS.items():
+        extra = 'name_pattern = "dev-*"\n' if section == "foreign_idle" else ""
+        path = tmp_path / "bad.toml"
+        path.write_text(f'state_dir = "/tmp"\n\n[{section}]\n{extra}{key} = {literal}\n')
+        line = 5 if extra else 4
+        with pytest.raises(ConfigError) as caught:
+            load_settings(path, environ={})
+        assert f"{path}:{line}: {section}.{key}:" in caught.value.message, (what, caught.value)
+
+
+def test_a_hostile_number_through_check_config_is_exit_2_without_a_traceback(
+    tmp_path: Path,
+) -> None:
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[scheduler]\ntick_interval = [30, 60]\n")
+    result = spotsched("check-config", "--config", str(bad))
+    assert result.exit_code == 2
+    assert f"{bad}:2: scheduler.tick_interval: expected a duration" in result.stderr
+    assert "got an array" in result.stderr
+    assert "Traceback" not in result.output
+
+
+def test_nan_from_the_environment_is_refused_naming_the_variable() -> None:
+    with pytest.raises(ConfigError) as caught:
+        load_settings(None, {"SPOTSCHED_BUDGET_DAILY": "nan", "SPOTSCHED_RUNPOD_TIMEOUT": "inf"})
+    assert "SPOTSCHED_BUDGET_DAILY (environment): budget.daily:" in caught.value.message
+    assert "SPOTSCHED_RUNPOD_TIMEOUT (environment): runpod.timeout:" in caught.value.message
+
+
+@pytest.mark.parametrize(
+    ("url", "rule"),
+    [
+        ("http://api.runpod.io/graphql", "must be https"),
+        ("http://10.0.0.5:8765/graphql", "must be https"),
+        ("https://user:s3cr3t-PASS@api.runpod.io/graphql", "user name or password"),
+        ("https://s3cr3t-PASS@api.runpod.io/graphql", "user name or password"),
+        ("https://api.runpod.io/graphql?api_key=s3cr3t-PASS", "must not carry a query"),
+        ("https://api.runpod.io/graphql?", "must not carry a query"),
+        ("https://api.runpod.io/graphql#s3cr3t-PASS", "must not carry a fragment"),
+        ("ftp://api.runpod.io/graphql", "https:// URL with a host"),
+        ("api.runpod.io/graphql", "https:// URL with a host"),
+        ("https:///graphql", "https:// URL with a host"),
+        ("https://api.runpod.io:99999/graphql", "not a valid URL"),
+        ("https://api.runpod.io/graph\nql", "control characters"),
+    ],
+)
+def test_an_api_url_the_key_must_not_go_to_is_refused_without_repeating_it(
+    tmp_path: Path, url: str, rule: str
+) -> None:
+    config = tmp_path / "c.toml"
+    config.write_text(f"[runpod]\napi_url = {json.dumps(url)}\n")
+    result = spotsched("check-config", "--config", str(config))
+    assert result.exit_code == 2
+    assert f"{config}:2: runpod.api_url: " in result.stderr and rule in result.stderr
+    assert "s3cr3t-PASS" not in result.output
+    assert "Traceback" not in result.output
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://api.runpod.io/graphql",
+        "https://rest.runpod.io:8443/v1",
+        "http://127.0.0.1:8765/graphql",
+        "http://127.8.9.10/graphql",
+        "http://[::1]:8765/graphql",
+        "http://localhost:8765/graphql",
+    ],
+)
+def test_https_and_loopback_http_urls_are_accepted(url: str) -> None:
+    assert load_settings(None, {"SPOTSCHED_RUNPOD_API_URL": url}).runpod.api_url == url
+
+
+def test_the_tick_budget_defaults_to_two_minutes_and_takes_a_duration() -> None:
+    assert Settings().scheduler.tick_budget == 120.0
+    env = {"SPOTSCHED_SCHEDULER_TICK_BUDGET": "90s"}
+    assert load_settings(None, env).scheduler.tick_budget == 90
+    with pytest.raises(ConfigError, match=r"scheduler\.tick_budget"):
+        load_settings(None, {"SPOTSCHED_SCHEDULER_TICK_BUDGET": "0"})
