@@ -17,7 +17,6 @@ from __future__ import annotations
 import hmac
 import json
 import threading
-import time
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -40,6 +39,8 @@ class HttpRequest:
     query: str = ""
     headers: dict[str, str] = field(default_factory=dict)  # lower-case names
     body: bytes = b""
+    timeout: float | None = None
+    """How long the client waits for the answer, when the serving mode knows it (in-process)."""
 
 
 @dataclass(frozen=True)
@@ -209,7 +210,8 @@ def _graphql(emu: Emulator, request: HttpRequest) -> HttpResponse:
     if rule is not None:
         emu.stats.fault(rule.kind)
         if rule.kind == "delay" and rule.phase == "before":
-            time.sleep(rule.seconds or 0.0)
+            if _gave_up_waiting(emu, rule, request):
+                return HttpResponse(504, timeout=0.0)
         elif rule.kind not in ("delay", "timeout_after"):
             return _fault_response(rule, fields)
 
@@ -222,9 +224,21 @@ def _graphql(emu: Emulator, request: HttpRequest) -> HttpResponse:
 
     if rule is not None and rule.kind == "timeout_after":
         return _fault_response(rule, fields)
-    if rule is not None and rule.kind == "delay" and rule.phase == "after":
-        time.sleep(rule.seconds or 0.0)
+    late = rule is not None and rule.kind == "delay" and rule.phase == "after"
+    if late and rule is not None and _gave_up_waiting(emu, rule, request):
+        return HttpResponse(504, timeout=0.0)
     return response
+
+
+def _gave_up_waiting(emu: Emulator, rule: FaultRule, request: HttpRequest) -> bool:
+    """A delay, on the emulator's clock (a virtual one moves on at once). A client that would
+    give up first (its timeout is known in-process) waits only that long and times out."""
+    seconds = rule.seconds or 0.0
+    if request.timeout is not None and seconds > request.timeout:
+        emu.clock.sleep(request.timeout)
+        return True
+    emu.clock.sleep(seconds)
+    return False
 
 
 def _execute(

@@ -44,7 +44,7 @@ def time_left(
         why = f" after {type(cause).__name__}: {cause}" if cause is not None else ""
         raise DeadlineExceeded(
             f"no time left in the budget to {then} ({op.name}){why}", operation=op.name
-        )
+        ) from cause
     return max(MIN_REQUEST_TIMEOUT, min(timeout, left))
 
 
