@@ -17,6 +17,7 @@ import math
 import os
 import re
 import tomllib
+import unicodedata
 from collections.abc import Mapping
 from datetime import date, time
 from pathlib import Path
@@ -86,6 +87,15 @@ def _seconds(v: Any) -> float:
     return seconds
 
 
+def _printable(v: Any) -> Any:
+    """Paths, hosts, URLs and patterns: a control character (NUL, a newline, an escape) in one
+    can only be a mistake, and would fail far from here (a NUL in a path raises in `open`)."""
+    if isinstance(v, str) and any(unicodedata.category(ch) == "Cc" for ch in v):
+        raise ValueError("must not contain control characters (NUL, newlines, escapes)")
+    return v
+
+
+Text = Annotated[str, BeforeValidator(_printable)]
 Number = Annotated[FiniteFloat, BeforeValidator(_plain_number)]
 """A float that TOML wrote as a number or the environment as text; never NaN, inf or a bool."""
 Count = Annotated[int, BeforeValidator(_plain_number)]
@@ -137,14 +147,14 @@ class _Section(BaseModel):
 
 class RunPodSection(_Section):
     api_url: str = "https://api.runpod.io/graphql"
-    api_key_file: str | None = None
+    api_key_file: Text | None = None
     timeout: Number = Field(default=30.0, gt=0, le=600)
 
     _api_url = field_validator("api_url")(check_api_url)
 
 
 class DatabaseSection(_Section):
-    url: str | None = None
+    url: Text | None = None
     """SQLAlchemy URL; default: SQLite file `spotsched.db` in the state directory."""
 
 
@@ -152,7 +162,7 @@ class SchedulerSection(_Section):
     tick_interval: float = Field(default=30.0, gt=0)
     price_sample_interval: float = Field(default=300.0, gt=0)
     price_retention: float = 30 * 86400.0
-    jobs_file: str | None = None
+    jobs_file: Text | None = None
     stale_after: float = Field(default=300.0, gt=0)
     """`/healthz` fails when the last successful tick is older than this."""
     tick_budget: float = Field(default=DEFAULT_TICK_BUDGET, gt=0, le=3600)
@@ -197,7 +207,7 @@ class BudgetSection(_Section):
 
 
 class ForeignIdleSection(_Section):
-    name_pattern: str
+    name_pattern: Text
     idle_timeout: float = 1800.0
     threshold: Number = Field(default=5.0, ge=0, le=100)
     action: Literal["stop", "terminate"] = "stop"
@@ -207,10 +217,10 @@ class ForeignIdleSection(_Section):
 
 class MetricsSection(_Section):
     enabled: bool = True
-    host: str = "127.0.0.1"
+    host: Text = "127.0.0.1"
     port: Count = Field(default=9464, ge=0, le=65535)
-    tls_cert_file: str | None = None
-    tls_key_file: str | None = None
+    tls_cert_file: Text | None = None
+    tls_key_file: Text | None = None
 
 
 class LogSection(_Section):
@@ -219,7 +229,7 @@ class LogSection(_Section):
 
 
 class Settings(_Section):
-    state_dir: str = DEFAULT_STATE_DIR
+    state_dir: Text = DEFAULT_STATE_DIR
     runpod: RunPodSection = RunPodSection()
     database: DatabaseSection = DatabaseSection()
     scheduler: SchedulerSection = SchedulerSection()

@@ -4,13 +4,18 @@ validates a jobs file, and a key file others can read is warned about."""
 
 from __future__ import annotations
 
+import datetime
 import json
+import math
 import re
 import types
 import typing
+import unicodedata
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from pydantic import BaseModel
 
 from scheduler.daemon.config import ConfigError, ForeignIdleSection, Settings, load_settings
@@ -304,3 +309,113 @@ def test_the_tick_budget_defaults_to_two_minutes_and_takes_a_duration() -> None:
     assert load_settings(None, env).scheduler.tick_budget == 90
     with pytest.raises(ConfigError, match=r"scheduler\.tick_budget"):
         load_settings(None, {"SPOTSCHED_SCHEDULER_TICK_BUDGET": "0"})
+
+
+# ------------------------------------------------------------------ any value for any key
+
+
+def _every_setting() -> list[tuple[str | None, str]]:
+    keys: list[tuple[str | None, str]] = []
+    for name, field in Settings.model_fields.items():
+        model = _section_model(field.annotation)
+        if model is None:
+            keys.append((None, name))
+        else:
+            keys.extend((name, key) for key in model.model_fields)
+    return keys
+
+
+def _toml(value: object) -> str:
+    """A TOML literal for a value Hypothesis made (dates and times are TOML's own)."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float):
+        return {"nan": "nan", "inf": "inf", "-inf": "-inf"}.get(str(value), repr(value))
+    if isinstance(value, int | datetime.date | datetime.time):
+        return value.isoformat() if not isinstance(value, int) else str(value)
+    if isinstance(value, str):
+        return json.dumps(value)
+    if isinstance(value, list):
+        return "[" + ", ".join(_toml(v) for v in value) + "]"
+    assert isinstance(value, dict)
+    return "{" + ", ".join(f"{json.dumps(k)} = {_toml(v)}" for k, v in value.items()) + "}"
+
+
+_SCALARS = (
+    st.booleans()
+    | st.integers(min_value=-(2**63), max_value=2**63 - 1)
+    | st.floats()
+    | st.text(st.characters(blacklist_categories=("Cs",)), max_size=30)
+    | st.dates()
+    | st.times()
+    | st.datetimes(timezones=st.just(datetime.UTC))
+)
+_VALUES = st.recursive(
+    _SCALARS,
+    lambda inner: (
+        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=5), inner, max_size=3)
+    ),
+    max_leaves=6,
+)
+
+
+@settings(max_examples=500, deadline=None)
+@given(target=st.sampled_from(_every_setting()), value=_VALUES)
+def test_any_toml_value_for_any_setting_is_accepted_or_refused_naming_the_setting(
+    tmp_path_factory: pytest.TempPathFactory, target: tuple[str | None, str], value: object
+) -> None:
+    section, key = target
+    path = tmp_path_factory.mktemp("cfg") / "c.toml"
+    line = f"{key} = {_toml(value)}"
+    if section is None:
+        path.write_text(line + "\n")
+    else:
+        extra = (
+            'name_pattern = "dev-*"\n'
+            if section == "foreign_idle" and key != "name_pattern"
+            else ""
+        )
+        path.write_text(f"[{section}]\n{extra}{line}\n")
+    name = key if section is None else f"{section}.{key}"
+    refusal = _refusal(lambda: load_settings(path, environ={}))
+    if refusal is not None:
+        assert f": {name}:" in refusal or "not valid TOML" in refusal, refusal
+
+
+@settings(max_examples=300, deadline=None)
+@given(target=st.sampled_from(_every_setting()), text=st.text(max_size=30))
+def test_any_environment_text_for_any_setting_is_accepted_or_refused_naming_the_variable(
+    target: tuple[str | None, str], text: str
+) -> None:
+    section, key = target
+    variable = (
+        f"SPOTSCHED_{key.upper()}" if section is None else f"SPOTSCHED_{section}_{key}".upper()
+    )
+    environ = {variable: text}
+    if section == "foreign_idle" and key != "name_pattern":
+        environ["SPOTSCHED_FOREIGN_IDLE_NAME_PATTERN"] = "dev-*"
+    refusal = _refusal(lambda: load_settings(None, environ))
+    if refusal is not None:
+        assert f"{variable} (environment)" in refusal, refusal
+
+
+def _refusal(load: typing.Callable[[], Settings]) -> str | None:
+    """The `ConfigError` message of `load()`, or None after checking what it loaded."""
+    try:
+        loaded = load()
+    except ConfigError as exc:
+        return exc.message
+    assert_sane_settings(loaded)
+    return None
+
+
+def assert_sane_settings(loaded: Settings) -> None:
+    """Every number finite, every duration and amount non-negative, no text with a control
+    character."""
+    for name, section in loaded:
+        values = section.model_dump() if isinstance(section, BaseModel) else {name: section}
+        for key, v in values.items():
+            if isinstance(v, float):
+                assert math.isfinite(v) and v >= 0, (key, v)
+            if isinstance(v, str):
+                assert not any(unicodedata.category(c) == "Cc" for c in v), (key, v)
