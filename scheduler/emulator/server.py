@@ -21,6 +21,7 @@ of its own beyond the socket.
 from __future__ import annotations
 
 import json
+import socket
 import threading
 from collections.abc import Callable
 from http import HTTPStatus
@@ -31,6 +32,7 @@ from scheduler.emulator.handler import HttpRequest, HttpResponse
 
 MAX_REQUEST_BYTES: Final = 4 * 1024 * 1024
 READ_TIMEOUT_SECONDS: Final = 60.0
+LINGER_SECONDS: Final = 1.0
 
 if TYPE_CHECKING:
     from scheduler.emulator.emulator import Emulator
@@ -70,6 +72,7 @@ def _handler_class(emu: Emulator, stop: threading.Event) -> type[BaseHTTPRequest
             if isinstance(body, str):
                 self.close_connection = True
                 self._answer(HttpResponse.json(400, {"error": body}))
+                self._linger()
                 return
             try:
                 response = emu.handle(
@@ -114,13 +117,31 @@ def _handler_class(emu: Emulator, stop: threading.Event) -> type[BaseHTTPRequest
             self.request_version = self.protocol_version
             status = HTTPStatus(code)
             body = json.dumps({"error": message or status.phrase}).encode()
-            self.send_response(code)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(body)))
-            self.send_header("Connection", "close")
-            self.end_headers()
-            if self.command != "HEAD" and code >= HTTPStatus.OK and code not in (204, 304):
-                self.wfile.write(body)
+            try:
+                self.send_response(code)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.send_header("Connection", "close")
+                self.end_headers()
+                if self.command != "HEAD" and code >= HTTPStatus.OK and code not in (204, 304):
+                    self.wfile.write(body)
+            except OSError:
+                return  # the client is gone already
+            self._linger()
+
+        def _linger(self) -> None:
+            """Close after an error answer without losing it: stop sending, then read what the
+            client still sends for a moment. Closing a socket with unread bytes makes the
+            kernel reset the connection, and the client may never see the answer."""
+            try:
+                self.wfile.flush()
+                self.connection.shutdown(socket.SHUT_WR)
+                self.connection.settimeout(LINGER_SECONDS)
+                for _ in range(MAX_REQUEST_BYTES // 65536):
+                    if not self.connection.recv(65536):
+                        break
+            except OSError:
+                pass
 
         def do_GET(self) -> None:
             self._serve()

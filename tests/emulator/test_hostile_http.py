@@ -14,6 +14,8 @@ from urllib.parse import urlsplit
 
 import httpx
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from scheduler.domain.clock import VirtualClock
 from scheduler.emulator import Emulator
@@ -48,7 +50,7 @@ def _raw(
         lines = head.decode("latin-1").split("\r\n")
         status = int(lines[0].split()[1])
         headers = {k.lower(): v.strip() for k, v in (line.split(":", 1) for line in lines[1:])}
-        length = int(headers.get("content-length", "0"))
+        length = 0 if request.startswith(b"HEAD ") else int(headers.get("content-length", "0"))
         while len(body) < length:
             chunk = sock.recv(65536)
             assert chunk, "connection closed mid-body"
@@ -246,3 +248,62 @@ def test_a_json_content_type_with_parameters_is_accepted(keyed: Served) -> None:
         ),
     )
     assert status == 200
+
+
+# ------------------------------------------------------------------ any request at all
+
+_HEADER_TEXT = st.text(
+    st.characters(min_codepoint=0x20, max_codepoint=0xFF, blacklist_characters="\x7f"),
+    max_size=40,
+)
+_CONTENT_LENGTHS = st.one_of(
+    st.none(),
+    st.integers(min_value=-(10**20), max_value=10**20).map(str),
+    _HEADER_TEXT,
+)
+_BODIES = st.one_of(
+    st.binary(max_size=200),
+    st.just(b'{"query": "{ gpuTypes { id } }"}'),
+    st.just(b'{"seconds": 60}'),
+    st.integers(min_value=1, max_value=5_000).map(lambda n: b"[" * n + b"]" * n),
+)
+
+
+@settings(
+    max_examples=150,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
+@given(
+    method=st.sampled_from(["GET", "POST", "PUT", "DELETE", "PATCH", "HEAD", "G\x00T"]),
+    path=st.sampled_from(["/graphql", "/_emulator/state", "/_emulator/advance", "/", "/x%00"]),
+    content_type=st.one_of(st.none(), st.just("application/json"), _HEADER_TEXT),
+    content_length=_CONTENT_LENGTHS,
+    body=_BODIES,
+    key=st.one_of(st.none(), st.just(ADMIN_KEY), _HEADER_TEXT),
+)
+def test_any_request_is_answered_in_json_and_the_server_carries_on(
+    keyed: Served,
+    method: str,
+    path: str,
+    content_type: str | None,
+    content_length: str | None,
+    body: bytes,
+    key: str | None,
+) -> None:
+    headers = []
+    if content_type is not None:
+        headers.append(f"Content-Type: {content_type}")
+    if content_length is not None:
+        headers.append(f"Content-Length: {content_length}")
+    if key is not None:
+        headers.append(f"Authorization: Bearer {key}")
+    lines = [f"{method} {path} HTTP/1.1", "Host: emulator", *headers]
+    request = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + body
+    status, response_headers, answer = _raw(keyed.url, request, shut_write=True)
+    assert 200 <= status < 600
+    assert status != 500, answer  # an emulator bug, not the client's fault
+    if method != "HEAD" and answer:
+        assert response_headers["content-type"].endswith("json"), response_headers
+        json.loads(answer)
+    _alive(keyed.url)
