@@ -418,7 +418,7 @@ def _myself(value: Any, op: Operation) -> Mapping[str, Any]:
             operation=op.name,
         )
     if not isinstance(value, Mapping):
-        raise MalformedResponse("myself is not an object", field="myself")
+        raise MalformedResponse("it is not an object")  # `_attempt` names the field
     return value
 
 
