@@ -12,9 +12,12 @@ from datetime import timedelta
 
 import httpx
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from scheduler.domain.clock import VirtualClock
 from scheduler.emulator import Emulator, FaultRule
+from scheduler.runpod.bounds import MIN_REQUEST_TIMEOUT
 from scheduler.runpod.client import RunPodClient
 from scheduler.runpod.errors import DeadlineExceeded, RunPodError, TransientError
 from scheduler.runpod.models import DeployRequest
@@ -109,3 +112,66 @@ def test_the_deadline_applies_only_inside_the_block(
         client.list_pods()
     emu.inject_faults(FaultRule("delay", seconds=20.0, count=1))
     assert client.list_pods() == ()
+
+
+_FAULTS = st.lists(
+    st.one_of(
+        st.builds(
+            lambda s, n: FaultRule("delay", seconds=s, count=n),
+            st.floats(min_value=0, max_value=400),
+            st.integers(min_value=1, max_value=3),
+        ),
+        st.builds(
+            lambda s, n: FaultRule("rate_limit", seconds=s, count=n),
+            st.floats(min_value=0, max_value=400),
+            st.integers(min_value=1, max_value=3),
+        ),
+        st.builds(
+            lambda k, n: FaultRule(k, count=n),
+            st.sampled_from(["http_503", "internal_error", "timeout"]),
+            st.integers(min_value=1, max_value=3),
+        ),
+    ),
+    max_size=4,
+)
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    budget=st.floats(min_value=0, max_value=300),
+    faults=_FAULTS,
+    calls=st.lists(
+        st.sampled_from(["list_pods", "market", "account", "get_pod"]), min_size=1, max_size=4
+    ),
+)
+def test_calls_in_a_deadline_block_never_outlast_it(
+    budget: float, faults: list[FaultRule], calls: list[str]
+) -> None:
+    """Whatever RunPod does (hang, 429 with any Retry-After, fail), the block ends by its
+    deadline (give or take the smallest request timeout), each call ending in a value, a
+    RunPodError or DeadlineExceeded - and once the deadline has passed nothing more is sent."""
+    clock = VirtualClock()
+    emu = Emulator(clock, seed=3, api_key=KEY)
+    emu.inject_faults(*faults)
+    with httpx.Client(base_url="https://api.runpod.io", transport=emu.transport()) as http:
+        client = RunPodClient(http, KEY, clock=clock, rng=random.Random(2), timeout=30.0)
+        start = clock.now()
+        ended_by_deadline = False
+        with client.deadline(start + timedelta(seconds=budget)):
+            for call in calls:
+                try:
+                    getattr(client, call)(*(["pod-x"] if call == "get_pod" else []))
+                except RunPodError:
+                    continue
+                except DeadlineExceeded:
+                    ended_by_deadline = True
+                    break
+            if clock.now() >= start + timedelta(seconds=budget):  # past it: nothing starts
+                sent = _requests(emu)
+                with pytest.raises(DeadlineExceeded):
+                    client.list_pods()
+                assert _requests(emu) == sent
+        elapsed = (clock.now() - start).total_seconds()
+    assert elapsed <= budget + MIN_REQUEST_TIMEOUT
+    if not ended_by_deadline:
+        assert elapsed <= budget
