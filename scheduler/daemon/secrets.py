@@ -17,6 +17,7 @@ from scheduler.daemon.config import ConfigError, Settings
 from scheduler.runpod.secret import problem_with_key
 
 CREDENTIAL_NAME = "runpod-api-key"
+MAX_KEY_FILE_BYTES = 8192
 
 
 @dataclass(frozen=True)
@@ -42,7 +43,13 @@ def _read(path: Path, what: str) -> tuple[str, list[str]]:
     warnings: list[str] = []
     try:
         mode = path.stat().st_mode
-        text = path.read_text(encoding="utf-8")
+        if not stat.S_ISREG(mode):
+            raise ConfigError(f"{what} {path} is not a regular file")
+        with path.open("rb") as f:  # at most a little more than a key can be: not /dev/zero
+            raw = f.read(MAX_KEY_FILE_BYTES + 1)
+        if len(raw) > MAX_KEY_FILE_BYTES:
+            raise ConfigError(f"{what} {path} is larger than {MAX_KEY_FILE_BYTES} bytes")
+        text = raw.decode("utf-8")
     except UnicodeDecodeError:
         raise ConfigError(
             f"the RunPod API key from {what} {path} is not UTF-8 text; keys are printable ASCII"

@@ -136,3 +136,23 @@ def test_redaction_also_covers_the_escaped_forms_libraries_quote() -> None:
     key = ApiKey(HEAD + TAIL)
     text = f"Illegal header value b'Bearer {HEAD}{TAIL}' ({HEAD + TAIL!r})"
     assert HEAD not in key.redact(text)
+
+
+@pytest.mark.parametrize("source", ["credential", "key file"])
+def test_a_key_file_that_is_huge_or_not_a_file_is_refused_without_reading_it_all(
+    source: str, tmp_path: Path
+) -> None:
+    settings, environ, named = _key_from(source, HEAD + TAIL, tmp_path)
+    target = (
+        Path(environ["CREDENTIALS_DIRECTORY"]) / CREDENTIAL_NAME
+        if source == "credential"
+        else Path(str(settings.runpod.api_key_file))
+    )
+    target.write_bytes(b"A" * 10_000_000)
+    with pytest.raises(ConfigError, match="larger than") as caught:
+        load_api_key(settings, environ)
+    assert named in caught.value.message
+    target.unlink()
+    target.symlink_to("/dev/zero")  # reading it would never end
+    with pytest.raises(ConfigError, match="not a regular file"):
+        load_api_key(settings, environ)
