@@ -113,7 +113,11 @@ def test_without_a_configured_key_the_admin_api_stays_open(served: Served) -> No
 
 
 def test_a_non_ascii_key_is_refused_not_crashed_on(keyed: Served) -> None:
-    for path, body in [("/_emulator/state", b""), ("/graphql", b'{"query": "{ myself { id } }"}')]:
+    for path, body in [
+        ("/_emulator/state", b""),
+        ("/graphql", b'{"query": "{ myself { id } }"}'),
+        ("/v2/pods", b'{"name": "x"}'),
+    ]:
         status, _, answer = _raw(
             keyed.url,
             _post(
