@@ -189,6 +189,7 @@ def status_report(
         "last_tick_age_seconds": age,
         "stale_after_seconds": stale_after,
         "spot_capable": {"yes": True, "no": False}.get(spot),
+        "runpod_api": _api_serving(facts),
         "budget": {
             "spend_today": spend_today,
             "daily_limit": b.daily,
@@ -203,6 +204,13 @@ def status_report(
     }
 
 
+def _api_serving(facts: dict[str, tuple[str, datetime | None]]) -> dict[str, str] | None:
+    """{"pods": "rest", "spot": "graphql", ...} as the daemon last recorded it (`runpod_api`)."""
+    text = facts.get("runpod_api", ("", None))[0]
+    pairs = [part.partition("=") for part in text.split()]
+    return {k: v for k, _eq, v in pairs if k and v} or None
+
+
 def _print_status(r: dict[str, Any]) -> None:
     age, last = r["last_tick_age_seconds"], r["last_tick_at"]
     stale = format_duration(r["stale_after_seconds"])
@@ -215,6 +223,12 @@ def _print_status(r: dict[str, Any]) -> None:
     out.print(f"daemon   {tick}")
     spot = {True: "available", False: f"[yellow]{SPOT_UNAVAILABLE}[/]", None: "unknown"}
     out.print(f"spot     {spot[r['spot_capable']]}")
+    if r["runpod_api"] is not None:
+        by_api: dict[str, list[str]] = {}
+        for capability, api in r["runpod_api"].items():
+            by_api.setdefault(api, []).append(capability)
+        served = "; ".join(f"{api}: {', '.join(caps)}" for api, caps in sorted(by_api.items()))
+        out.print(f"runpod   {escape(served)}")
     m = r["metrics"]
     if m["url"] is None:
         health = m["detail"]

@@ -18,8 +18,9 @@ from scheduler.daemon.jobs_file import load_jobs_file
 from scheduler.domain.clock import Clock
 from scheduler.metrics import Metrics
 from scheduler.reconcile import Reconciler, ReconcilerSettings, TickReport
-from scheduler.runpod.client import RunPodClient
+from scheduler.runpod.factory import build_provider
 from scheduler.runpod.models import RequestRecord
+from scheduler.runpod.port import Provider
 from scheduler.store import Store
 from scheduler.store.migrate import upgrade
 
@@ -60,13 +61,19 @@ class Service:
         self.clock = clock
         self.engine = engine
         self.store = Store(engine)
-        self.client = RunPodClient(
+        self.client: Provider = build_provider(
+            settings.runpod.api,
             http,
             api_key,
             clock=clock,
             on_request=_both(on_request, metrics.on_request if metrics is not None else None),
             timeout=settings.runpod.timeout,
-            url=settings.runpod.api_url,
+            api_url=settings.runpod.api_url,
+        )
+        log.info(
+            "runpod_api",
+            api=settings.runpod.api.value,
+            serving=self.client.capabilities.describe(),
         )
         self.reconciler = Reconciler(
             self.store,
@@ -79,6 +86,7 @@ class Service:
         self.metrics = metrics
         self.last_ok: datetime | None = None
         self.last_report: TickReport | None = None
+        self._api_described: str | None = None
         if metrics is not None:
             metrics.watch(self)
 
@@ -100,6 +108,7 @@ class Service:
 
     def tick(self) -> TickReport:
         report = self.reconciler.tick(self.clock.now())
+        self._record_api(report)
         if report.ok:
             self.last_ok = report.now
         self.last_report = report
@@ -115,6 +124,15 @@ class Service:
         if self.on_tick is not None:
             self.on_tick(report)
         return report
+
+    def _record_api(self, report: TickReport) -> None:
+        """Which API serves what, for `spotsched status` (a fact) and the metrics."""
+        capabilities = self.client.capabilities
+        if capabilities.describe() != self._api_described:
+            self._api_described = capabilities.describe()
+            self.store.set_facts({"runpod_api": self._api_described}, report.now)
+        if self.metrics is not None:
+            self.metrics.on_capabilities(capabilities)
 
     def retention(self) -> int:
         before = self.clock.now() - timedelta(seconds=self.settings.scheduler.price_retention)
