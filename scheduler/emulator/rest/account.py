@@ -46,7 +46,7 @@ def _volume(ctx: Ctx) -> NetworkVolume:
 
 def list_volumes(ctx: Ctx) -> HttpResponse:
     volumes = list(ctx.world.account.volumes.values())
-    order = {v.id: i for i, v in enumerate(volumes)}
+    order = ctx.rest.order([v.id for v in volumes])
     if not ctx.rest.config.pagination:
         return reply({"networkVolumes": [volume_view(ctx, v) for v in volumes]})
     chunk, pagination = page(
@@ -165,7 +165,8 @@ def _template(ctx: Ctx) -> dict[str, Any]:
 
 def list_templates(ctx: Ctx) -> HttpResponse:
     templates = list(reversed(ctx.world.account.templates.values()))  # newest first
-    order = {t["id"]: i for i, t in enumerate(templates)}
+    rank = ctx.rest.order([t["id"] for t in reversed(templates)])
+    order = {t["id"]: -rank[t["id"]] for t in templates}
     if not ctx.rest.config.pagination:
         return reply({"templates": [template_view(t) for t in templates]})
     chunk, pagination = page(

@@ -182,12 +182,11 @@ def _live(ctx: Ctx) -> Pod:
 
 # ----------------------------------------------------------------- endpoints
 def list_pods(ctx: Ctx) -> HttpResponse:
-    pods = sorted(ctx.world.pods.values(), key=lambda p: (p.created_at_time, p.id))
+    pods = list(ctx.world.pods.values())  # creation order
     if not ctx.rest.config.pagination:
         return reply({"pods": [pod_view(ctx, p) for p in pods]})
-    chunk, pagination = page(
-        pods, lambda p: [_iso(p.created_at_time), p.id], "listPods", ctx.query, 1000
-    )
+    order = ctx.rest.order([p.id for p in pods])
+    chunk, pagination = page(pods, lambda p: [order[p.id]], "listPods", ctx.query, 1000)
     return reply({"pods": [pod_view(ctx, p) for p in chunk], "pagination": pagination})
 
 

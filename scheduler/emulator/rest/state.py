@@ -33,12 +33,24 @@ class RestState:
         self.limiter = RateLimiter(config.rate_limits)
         self.pod_extras: dict[str, dict[str, Any]] = {}
         self.volume_types: dict[str, str] = {}
+        self._order: dict[str, int] = {}
         self._ids = itertools.count(1)
         self._lock = threading.Lock()
 
     def request_id(self) -> str:
         with self._lock:
             return f"emu-{next(self._ids):012d}"
+
+    def order(self, ids: list[str]) -> dict[str, int]:
+        """A stable creation rank per id, for cursors; `ids` come in creation order.
+
+        Ids never seen before are numbered after all earlier ones: every id that existed at an
+        earlier call was numbered then, so new ones were created later.
+        """
+        for item in ids:
+            if item not in self._order:
+                self._order[item] = len(self._order)
+        return self._order
 
     def extras(self, pod_id: str) -> dict[str, Any]:
         return self.pod_extras.setdefault(pod_id, {})

@@ -57,7 +57,7 @@ def _type_name(value: Any) -> str:
     if isinstance(value, int):
         return "integer"
     if isinstance(value, float):
-        return "number"
+        return "integer" if value.is_integer() else "number"  # JSON Schema: 1.0 is an integer
     for name, kind in _TYPES.items():
         if isinstance(value, kind):
             return name
