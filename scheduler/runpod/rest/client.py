@@ -48,7 +48,7 @@ from scheduler.runpod.models import (
 )
 from scheduler.runpod.port import Api, Capabilities, Capability
 from scheduler.runpod.rest import wire
-from scheduler.runpod.rest.http import DEFAULT_BASE, RestHttp, RestOp, shape
+from scheduler.runpod.rest.http import DEFAULT_BASE, PAGE_LIMIT, RestHttp, RestOp, shape
 from scheduler.runpod.retry import RetryPolicy
 
 DEFAULT_MARKET_COMBOS: Final[tuple[tuple[int, bool | None], ...]] = ((1, True), (1, False))
@@ -95,6 +95,7 @@ class RestClient:
         on_request: Callable[[RequestRecord], None] | None = None,
         timeout: float = 30.0,
         url: str = DEFAULT_BASE,
+        page_size: int = PAGE_LIMIT,
     ) -> None:
         self._rest = RestHttp(
             http,
@@ -105,6 +106,7 @@ class RestClient:
             on_request=on_request,
             timeout=timeout,
             base_url=url,
+            page_size=page_size,
         )
         # (gpu type, count, secure) -> data centers listing stock, best first.
         self._stock: dict[tuple[str, int, bool], tuple[str, ...]] = {}

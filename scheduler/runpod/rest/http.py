@@ -68,6 +68,7 @@ class RestHttp:
         on_request: Callable[[RequestRecord], None] | None = None,
         timeout: float = 30.0,
         base_url: str = DEFAULT_BASE,
+        page_size: int = PAGE_LIMIT,
     ) -> None:
         base = httpx.URL(base_url)
         if "api_key" in str(base.params):
@@ -83,6 +84,7 @@ class RestHttp:
         self._on_request = on_request
         self._timeout = timeout
         self.limits = RateLimitState()
+        self._page_size = str(page_size)
 
     @property
     def base_url(self) -> str:
@@ -132,11 +134,9 @@ class RestHttp:
         cursor: str | None = None
         seen: set[str] = set()
         for _ in range(MAX_PAGES):
-            query = dict(params or {})
+            query = dict(params or {}) | {"limit": self._page_size}
             if cursor is not None:
-                query |= {"cursor": cursor, "limit": str(PAGE_LIMIT)}
-            else:
-                query["limit"] = str(PAGE_LIMIT)
+                query["cursor"] = cursor
             body = self.call(op, path, params=query)
             if not isinstance(body, dict) or not isinstance(body.get(member), list):
                 raise self._malformed(op, f"the answer has no list {member!r}")

@@ -266,7 +266,7 @@ def market(
             quotes = [q for s in clouds if (q := _quote(by_key.get((n, s), {}).get(gpu_id), s))]
             if quotes:
                 price = min(p for p, _w in quotes)
-                words = [w for _p, w in quotes if w is not None]
+                words = [w for _p, w in quotes if w in STOCK_RANK]
                 best = min(words, key=lambda w: STOCK_RANK[w]) if words else None
                 lowest.append(LowestPrice(n, secure, None, price, stock_word(best)))
         info = next(d[gpu_id] for d in by_key.values() if gpu_id in d)
