@@ -104,7 +104,7 @@ def error_for(
     if status == httpx.codes.BAD_REQUEST:
         kind = CapacityError if detail and CAPACITY.search(detail) else RejectedError
     elif status == httpx.codes.UNAUTHORIZED:
-        kind = AuthenticationError
+        return AuthenticationError(f"RunPod rejected the API key: {text}", operation=operation)
     elif status == httpx.codes.PAYMENT_REQUIRED:
         kind = InsufficientBalanceError
     elif status == httpx.codes.FORBIDDEN:
