@@ -20,7 +20,7 @@ from scheduler.metrics import Metrics
 from scheduler.reconcile import Reconciler, ReconcilerSettings, TickReport
 from scheduler.runpod.factory import build_provider
 from scheduler.runpod.models import RequestRecord
-from scheduler.runpod.port import Provider
+from scheduler.runpod.port import Capability, Provider
 from scheduler.store import Store
 from scheduler.store.migrate import upgrade
 
@@ -70,11 +70,13 @@ class Service:
             timeout=settings.runpod.timeout,
             api_url=settings.runpod.api_url,
         )
-        log.info(
-            "runpod_api",
-            api=settings.runpod.api.value,
-            serving=self.client.capabilities.describe(),
-        )
+        capabilities = self.client.capabilities
+        log.info("runpod_api", api=settings.runpod.api.value, serving=capabilities.describe())
+        if not capabilities.has(Capability.SPOT):
+            log.warning(
+                "spot_unavailable",
+                detail="spot not available on this API: jobs run on-demand where they allow it",
+            )
         self.reconciler = Reconciler(
             self.store,
             self.client,

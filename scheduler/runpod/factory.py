@@ -1,7 +1,9 @@
 """`build_provider`: the adapter `[runpod] api` asks for, over one injected `httpx.Client`.
 
 `api_url` is the GraphQL endpoint (`https://api.runpod.io/graphql`); REST v2 lives on the same
-host under `/v2` (RunPod and the emulator alike), so its base URL is derived from it.
+host under `/v2` (RunPod and the emulator alike), so its base URL is derived from it. REST v2
+needs a key for every call, so `auto` without a key is GraphQL alone (the market can still be
+read keyless there).
 """
 
 from __future__ import annotations
@@ -52,8 +54,8 @@ def build_provider(
         timeout=timeout,
         url=api_url,
     )
-    if choice is ApiChoice.GRAPHQL:
-        return graphql
+    if choice is ApiChoice.GRAPHQL or (choice is ApiChoice.AUTO and api_key is None):
+        return graphql  # auto without a key: only GraphQL answers keyless (market reads)
     rest = RestClient(
         http,
         api_key,
