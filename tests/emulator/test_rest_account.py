@@ -130,3 +130,26 @@ def test_ssh_keys_replace_and_are_graphqls_pub_key(rest, gql: Gql):
     assert rest.put("/v2/account/ssh-keys", json={"keys": []}).json() == {"keys": []}
     bad = rest.put("/v2/account/ssh-keys", json={"keys": "ssh-ed25519 AAAA"})
     assert bad.status_code == 422
+
+
+def test_registry_credentials(rest, gql: Gql):
+    created = rest.post(
+        "/v2/registries", json={"name": "ghcr", "username": "me", "password": "s3cret"}
+    )
+    assert created.status_code == 201
+    registry = created.json()
+    assert registry == {"id": registry["id"], "name": "ghcr"}  # the password is write-only
+    assert "s3cret" not in rest.get("/v2/registries").text
+    assert rest.get("/v2/registries").json() == {"registries": [registry]}
+    assert gql("{ myself { containerRegistryCreds { id name } } }")["myself"][
+        "containerRegistryCreds"
+    ] == [registry]
+    pod = rest.post("/v2/pods", json=v2_pod(registry=registry["id"])).json()
+    assert pod["registry"] == registry["id"]
+    in_use = rest.delete(f"/v2/registries/{registry['id']}")
+    assert (in_use.status_code, in_use.json()["detail"]) == (400, "registry is in use by a pod")
+    rest.delete(f"/v2/pods/{pod['id']}")
+    assert rest.delete(f"/v2/registries/{registry['id']}").status_code == 204
+    assert rest.get(f"/v2/registries/{registry['id']}").status_code == 404
+    missing = rest.post("/v2/registries", json={"name": "x", "username": "u"})
+    assert missing.json()["errors"] == ["$: missing property 'password'"]

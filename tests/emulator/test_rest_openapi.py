@@ -43,6 +43,15 @@ def test_document_is_well_formed_and_matches_the_routes():
         assert path.startswith("/v2/")
 
 
+def test_the_document_is_served_without_auth(emu):
+    from .conftest import rest_client
+
+    with rest_client(emu, key="") as anonymous:
+        response = anonymous.get("/v2/openapi.json")
+    assert response.status_code == 200
+    assert response.json() == document()
+
+
 json_leaf = st.one_of(
     st.none(),
     st.booleans(),
@@ -212,6 +221,10 @@ def test_every_operation_answers_as_documented(rest, emu):
     rest.get("/v2/billing")
     rest.get("/v2/billing/pods", params={"podId": pod["id"]})
     rest.get("/v2/billing/network-volumes")
+    registry = rest.post("/v2/registries", json={"name": "r", "username": "u", "password": "p"})
+    rest.get("/v2/registries")
+    rest.get(f"/v2/registries/{registry.json()['id']}")
+    rest.delete(f"/v2/registries/{registry.json()['id']}")
     rest.delete(f"/v2/pods/{pod['id']}")
     rest.delete(f"/v2/templates/{template['id']}")
     rest.delete(f"/v2/network-volumes/{volume['id']}")

@@ -119,6 +119,7 @@ def test_unknown_paths_methods_and_big_bodies(rest):
         ("POST", "/v2/templates"),
         ("PATCH", "/v2/templates/x"),
         ("PUT", "/v2/account/ssh-keys"),
+        ("POST", "/v2/registries"),
     ],
 )
 def test_every_request_body_is_closed(rest, method, path):

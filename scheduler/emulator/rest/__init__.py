@@ -8,9 +8,9 @@ codes are declared in `scheduler/emulator/openapi-v2.json`, written from
 
 Modules: `app` (auth, limits, routing, faults), `validate` (schemas, 422 texts), `problems`
 (RFC 9457 bodies and texts), `limits`, `paging`, `state`, `context`, and one module per area:
-`pods`, `catalog`, `account` (volumes, templates, SSH keys), `billing`.
+`pods`, `catalog`, `account` (volumes, templates, SSH keys), `registries`, `billing`.
 
-Not served: CPU pods and the CPU catalogue, logs (SSE), clusters, serverless, registries,
+Not served: CPU pods and the CPU catalogue, logs (SSE), clusters, serverless, ECR delegations,
 secrets, tags, sandboxes, `/v2/catalog/templates`, serverless/endpoint/cluster billing; spot does
 not exist in v2.
 """

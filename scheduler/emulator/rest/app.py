@@ -11,7 +11,8 @@ key is 401 `invalid api key`; `?api_key=` is not accepted); then the per-key rat
 `Retry-After`; `RateLimit`/`RateLimit-Policy` on every authenticated answer); then routing (404
 `resource not found`, 405 with `Allow`); then injected faults (matched on
 `"METHOD /v2/path operationId"`); a read-only key gets 403 `access denied` on mutations. Every
-answer carries `x-request-id`.
+answer carries `x-request-id`. `GET /v2/openapi.json` answers the document of the subset served,
+without auth (as production serves its own).
 
 What it must not do: know sockets or httpx, or log API keys.
 """
@@ -28,8 +29,16 @@ from urllib.parse import parse_qs
 
 from scheduler.emulator.faults import FaultRule
 from scheduler.emulator.handler import HttpRequest, HttpResponse
-from scheduler.emulator.rest import account, billing, catalog, pods, problems, validate
-from scheduler.emulator.rest.context import Ctx, Endpoint
+from scheduler.emulator.rest import (
+    account,
+    billing,
+    catalog,
+    pods,
+    problems,
+    registries,
+    validate,
+)
+from scheduler.emulator.rest.context import Ctx, Endpoint, reply
 from scheduler.emulator.rest.problems import RestError
 
 if TYPE_CHECKING:
@@ -59,6 +68,10 @@ ENDPOINTS: dict[str, Endpoint] = {
     "getTemplate": account.get_template,
     "updateTemplate": account.update_template,
     "deleteTemplate": account.delete_template,
+    "listRegistries": registries.list_registries,
+    "createRegistry": registries.create_registry,
+    "getRegistry": registries.get_registry,
+    "deleteRegistry": registries.delete_registry,
     "getSshKeys": account.get_ssh_keys,
     "putSshKeys": account.put_ssh_keys,
     "getBilling": billing.aggregate,
@@ -152,6 +165,8 @@ def handle_rest(emu: Emulator, request: HttpRequest) -> HttpResponse:
 
 def _answer(emu: Emulator, request: HttpRequest) -> HttpResponse:
     limits: dict[str, str] = {}
+    if request.method == "GET" and request.path.rstrip("/") == "/v2/openapi.json":
+        return reply(validate.openapi())  # public in production too (reference §1.1)
     try:
         if len(request.body) > MAX_BODY_BYTES:
             raise RestError(413, problems.BODY_TOO_LARGE)

@@ -141,7 +141,7 @@ def body(raw: bytes, schema_name: str) -> dict[str, Any]:
     """The JSON body checked against a request schema; RestError 400 (not JSON) or 422."""
     try:
         value = json.loads(raw or b"null")
-    except (ValueError, UnicodeDecodeError) as exc:
+    except (ValueError, UnicodeDecodeError, RecursionError) as exc:  # nesting deeper than Python
         raise RestError(400, BAD_JSON) from exc
     errors = check(value, component(schema_name))
     if errors:
