@@ -8,6 +8,8 @@ error class of the v2 taxonomy is exercised here.
 
 from __future__ import annotations
 
+import json
+import math
 import random
 from collections.abc import Iterator
 from typing import Any
@@ -410,13 +412,18 @@ def test_a_wrong_key_is_an_auth_error_that_does_not_leak(
         ({"pods": [{"id": "", "status": "RUNNING"}]}, "id"),
         ({"pods": [{"id": "p1", "status": "RUNNING", "gpu": {"id": "x", "count": True}}]}, "gpu"),
         ({"pods": "many"}, "pods"),
+        (
+            {"pods": [{"id": "p", "status": "RUNNING", "runtime": {"gpus": [{"util": math.nan}]}}]},
+            "util",
+        ),
         ({"pods": [], "pagination": {"hasNextPage": True, "nextCursor": None}}, "nextCursor"),
     ],
 )
 def test_a_hostile_answer_is_a_transient_error_naming_the_field(
     clock: VirtualClock, body: dict[str, Any], field: str
 ) -> None:
-    transport = httpx.MockTransport(lambda request: httpx.Response(200, json=body))
+    content = json.dumps(body).encode()  # NaN is written as NaN, which parsers accept
+    transport = httpx.MockTransport(lambda request: httpx.Response(200, content=content))
     with httpx.Client(base_url=BASE, transport=transport) as http:
         client = RestClient(http, KEY, clock=clock, retry=RetryPolicy(max_attempts=1))
         with pytest.raises(TransientError, match=field):

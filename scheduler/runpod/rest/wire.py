@@ -93,8 +93,8 @@ def _finite(value: float | None) -> float | None:
 
 
 class GpuUsage(_Wire):
-    util: float | None = None
-    memoryUtil: float | None = None
+    util: float | None = Field(default=None, ge=0, le=100, allow_inf_nan=False)
+    memoryUtil: float | None = Field(default=None, ge=0, le=100, allow_inf_nan=False)
 
 
 class Runtime(_Wire):
