@@ -61,22 +61,9 @@ class Service:
         self.clock = clock
         self.engine = engine
         self.store = Store(engine)
-        self.client: Provider = build_provider(
-            settings.runpod.api,
-            http,
-            api_key,
-            clock=clock,
-            on_request=_both(on_request, metrics.on_request if metrics is not None else None),
-            timeout=settings.runpod.timeout,
-            api_url=settings.runpod.api_url,
-        )
-        capabilities = self.client.capabilities
-        log.info("runpod_api", api=settings.runpod.api.value, serving=capabilities.describe())
-        if not capabilities.has(Capability.SPOT):
-            log.warning(
-                "spot_unavailable",
-                detail="spot not available on this API: jobs run on-demand where they allow it",
-            )
+        self._http, self._api_key = http, api_key
+        self._on_request = _both(on_request, metrics.on_request if metrics is not None else None)
+        self.client = self._provider(settings)
         self.reconciler = Reconciler(
             self.store,
             self.client,
@@ -91,6 +78,26 @@ class Service:
         self._api_described: str | None = None
         if metrics is not None:
             metrics.watch(self)
+
+    def _provider(self, settings: Settings) -> Provider:
+        """The RunPod adapter `[runpod]` asks for; says which API serves what."""
+        client = build_provider(
+            settings.runpod.api,
+            self._http,
+            self._api_key,
+            clock=self.clock,
+            on_request=self._on_request,
+            timeout=settings.runpod.timeout,
+            api_url=settings.runpod.api_url,
+        )
+        capabilities = client.capabilities
+        log.info("runpod_api", api=settings.runpod.api.value, serving=capabilities.describe())
+        if not capabilities.has(Capability.SPOT):
+            log.warning(
+                "spot_unavailable",
+                detail="spot not available on this API: jobs run on-demand where they allow it",
+            )
+        return client
 
     def prepare(self) -> None:
         """Bring the schema to head and sync the jobs file; called once before the first tick."""
@@ -144,7 +151,13 @@ class Service:
         return removed
 
     def reload(self, settings: Settings) -> None:
-        """Apply a new configuration (policy, budgets, jobs file) without a restart."""
+        """Apply a new configuration (policy, budgets, jobs file, RunPod API) without a restart.
+
+        A changed `[runpod]` section switches the adapter; live pods are adopted by name on the
+        next tick, as after a restart."""
+        if settings.runpod != self.settings.runpod:
+            self.client = self._provider(settings)
+            self.reconciler.client = self.reconciler.applier.client = self.client
         self.settings = settings
         self.reconciler.policy = settings.policy_config()
         self.reconciler.settings = reconciler_settings(settings)

@@ -130,3 +130,38 @@ def test_auto_says_graphql_serves_spot_until_it_retires(tmp_path: Path, rigs: li
     serving = rig.serving()
     assert serving is not None and (serving["pods"], serving["spot"]) == ("rest", "absent")
     assert rig.metric("spot", "absent") == 1 and rig.metric("spot", "graphql") is None
+
+
+def test_a_reload_switches_the_api_and_adopts_the_live_pods(
+    tmp_path: Path, rigs: list[Rig]
+) -> None:
+    rig = Rig(tmp_path, ApiChoice.GRAPHQL)
+    rigs.append(rig)
+    spec = parse_job(
+        {
+            "name": "j",
+            "image": "img",
+            "gpu_types": [GPU],
+            "cloud_type": "SECURE",
+            "max_spot_price": 0.3,
+            "env": {"SPOTSCHED_SIM_THEN": "idle"},  # busy forever
+        }
+    )
+    store = rig.service.store
+    job = store.submit(spec, rig.clock.now(), "test")
+    for _ in range(3):
+        rig.tick()
+    (attempt,) = store.job_detail(job)["attempts"]
+    assert attempt["kind"] == "spot" and store.job_detail(job)["state"] == "running"
+
+    rest = rig.settings.model_copy(update={"runpod": RunPodSection(api="rest", api_url="/graphql")})
+    rig.service.reload(rest)  # what SIGHUP does after the file changed
+    rig.tick()
+    rig.tick()
+
+    assert rig.serving() is not None and rig.serving()["pods"] == "rest"  # type: ignore[index]
+    detail = store.job_detail(job)
+    assert detail["state"] == "running"
+    assert [a["pod_id"] for a in detail["attempts"]] == [attempt["pod_id"]]  # nothing relaunched
+    live = [p for p in rig.emu.state()["pods"] if p["desiredStatus"] == "RUNNING"]
+    assert [p["id"] for p in live] == [attempt["pod_id"]]
