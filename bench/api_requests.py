@@ -35,7 +35,8 @@ START = datetime(2026, 3, 2, tzinfo=UTC)
 TICK_SECONDS = 30.0
 API_KEY = "bench-key"
 GPUS = (("NVIDIA A40", 0.40), ("NVIDIA RTX A5000", 0.27), ("NVIDIA GeForce RTX 4090", 0.69))
-APIS = ("graphql", "rest", "auto")
+# "auto, no spot": RunPod has removed spot but GraphQL still answers (as from Sept 2026).
+APIS = ("graphql", "rest", "auto", "auto, no spot")
 
 
 def live_spec(i: int) -> JobSpec:
@@ -61,8 +62,10 @@ def measure(api: str, live: int, ticks: int) -> tuple[float, float, Counter[str]
     for gpu, on_demand in GPUS:
         stock = live // len(GPUS) + 16
         emu.set_market(gpu, "SECURE", spot_price=0.05, on_demand_price=on_demand, stock=stock)
+    if api.endswith("no spot"):
+        emu.set_spot_enabled(False)
     http = httpx.Client(transport=emu.transport(), base_url="https://api.runpod.io")
-    client = build_provider(api, http, API_KEY, clock=clock)
+    client = build_provider(api.split(",")[0], http, API_KEY, clock=clock)
     with tempfile.TemporaryDirectory(prefix="spotsched-bench-") as tmp:
         engine = open_engine(f"sqlite:///{Path(tmp) / 'bench.db'}")
         upgrade(engine)
@@ -100,12 +103,12 @@ def main() -> None:
     args = parser.parse_args()
     configure_logging("console", "warning")
     sizes = [int(n) for n in args.live.split(",")]
-    print(f"{'api':<8} {'live pods':>9} {'requests/tick':>13} {'CPU ms/tick':>11}  by operation")
+    print(f"{'api':<14} {'live pods':>9} {'requests/tick':>13} {'CPU ms/tick':>11}  by operation")
     for live in sizes:
         for api in APIS:
             per_tick, cpu_ms, by_op = measure(api, live, args.ticks)
             ops = ", ".join(f"{k} {v / args.ticks:.1f}" for k, v in sorted(by_op.items()))
-            print(f"{api:<8} {live:>9,} {per_tick:>13.1f} {cpu_ms:>11.1f}  {ops}")
+            print(f"{api:<14} {live:>9,} {per_tick:>13.1f} {cpu_ms:>11.1f}  {ops}")
     print(f"({args.ticks} steady-state ticks of {TICK_SECONDS:.0f} s per row; mean per tick)")
 
 

@@ -60,6 +60,8 @@ class AutoProvider:
         self.graphql = graphql
         self.graphql_gone = False
         self._spot_pods: set[str] = set()
+        # Whether the last whole-market GraphQL poll listed any spot price (None: not polled).
+        self._spot_listed: bool | None = None
 
     def __repr__(self) -> str:
         return f"AutoProvider(rest={self.rest!r}, graphql={self.graphql!r})"
@@ -96,13 +98,22 @@ class AutoProvider:
         combos: Sequence[tuple[int, bool | None]] = DEFAULT_MARKET_COMBOS,
         gpu_type_ids: Sequence[str] | None = None,
     ) -> Market:
+        """REST's market with GraphQL's spot floors. A filtered poll skips GraphQL while the last
+        whole-market poll listed no spot at all (RunPod removed spot): one request less a tick,
+        and the next whole-market poll looks again."""
         market = self.rest.market(combos, gpu_type_ids)
+        if gpu_type_ids is not None and self._spot_listed is False:
+            return market
         try:
             spot = self._graphql(lambda: self.graphql.market(combos, gpu_type_ids), lambda: None)
         except RunPodError as exc:  # spot prices missing this tick; on-demand still works
             _log.info("runpod_spot_prices_unavailable", error=exc.message)
             return market
-        return market if spot is None else with_spot(market, spot)
+        if spot is None:
+            return market
+        if gpu_type_ids is None:
+            self._spot_listed = spot.spot_listed
+        return with_spot(market, spot)
 
     def list_pods(self) -> tuple[Pod, ...]:
         return tuple(self._typed(p) for p in self.rest.list_pods())

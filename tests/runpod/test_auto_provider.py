@@ -129,3 +129,20 @@ def test_when_graphql_retires_it_is_said_once_and_rest_goes_on_alone(
     assert not caps.has(Capability.SPOT) and not caps.has(Capability.BALANCE)
     assert caps.api_for(Capability.PODS) is Api.REST
     assert [p.id for p in auto.list_pods()] == [pod.id]
+
+
+def test_without_spot_listed_filtered_polls_skip_graphql_until_the_next_full_poll(
+    auto: AutoProvider, wire: Retiring, emu: Emulator
+) -> None:
+    emu.set_spot_enabled(False)  # RunPod removed spot, GraphQL still answers
+    assert not auto.market(((1, True),)).spot_listed  # a whole-market poll asks GraphQL
+    wire.paths.clear()
+    auto.market(((1, True),), gpu_type_ids=[GPU])
+    assert wire.paths == ["/v2/catalog/gpus"]  # no GraphQL request
+    emu.set_spot_enabled(True)
+    wire.paths.clear()
+    market = auto.market(((1, True),))  # the next whole-market poll sees spot again
+    assert "/graphql" in wire.paths and market.spot_listed
+    wire.paths.clear()
+    auto.market(((1, True),), gpu_type_ids=[GPU])
+    assert "/graphql" in wire.paths
