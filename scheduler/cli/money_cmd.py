@@ -227,7 +227,10 @@ def _print_status(r: dict[str, Any]) -> None:
         by_api: dict[str, list[str]] = {}
         for capability, api in r["runpod_api"].items():
             by_api.setdefault(api, []).append(capability)
-        served = "; ".join(f"{api}: {', '.join(caps)}" for api, caps in sorted(by_api.items()))
+        absent = by_api.pop("absent", [])
+        parts = [f"{api}: {', '.join(caps)}" for api, caps in sorted(by_api.items())]
+        parts += [f"not available on this API: {', '.join(absent)}"] if absent else []
+        served = "; ".join(parts)
         out.print(f"runpod   {escape(served)}")
     m = r["metrics"]
     if m["url"] is None:
