@@ -50,9 +50,13 @@ from scheduler.domain.views import parse_pod_name
 from scheduler.runpod.errors import AuthenticationError, RunPodError
 from scheduler.runpod.factory import build_provider
 from scheduler.runpod.models import Market, Pod
-from scheduler.runpod.port import Provider
+from scheduler.runpod.port import Capability, Provider
 from scheduler.store import JobNotFound
 
+SPOT_NOT_ON_API = (
+    "spot is not available on this API (RunPod's REST API v2 has no spot) — "
+    "jobs will run on-demand where they allow it"
+)
 SPOT_UNAVAILABLE = (
     "spot is not available on this account/market (RunPod removed spot pods?) — "
     "jobs will run on-demand where they allow it"
@@ -203,7 +207,10 @@ def prices(
                     fail(f"no GPU type {', '.join(missing)} in the market", EXIT_NOT_FOUND)
                 for gpu_id in missing:
                     warn(f"no GPU type {gpu_id} in the market")
-            return price_report(market, count, cloud, ids is not None, utc_now())
+            report = price_report(market, count, cloud, ids is not None, utc_now())
+            if not client.capabilities.has(Capability.SPOT):
+                report["notice"] = SPOT_NOT_ON_API
+            return report
 
         if watch is None:
             report = fetch()

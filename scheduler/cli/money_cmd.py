@@ -30,7 +30,7 @@ from scheduler.cli.common import (
     store_at,
     utc_now,
 )
-from scheduler.cli.fleet_cmd import SPOT_UNAVAILABLE
+from scheduler.cli.fleet_cmd import SPOT_NOT_ON_API, SPOT_UNAVAILABLE
 from scheduler.daemon.config import MetricsSection, Settings
 from scheduler.domain.durations import format_duration, parse_duration
 from scheduler.domain.states import JobState
@@ -222,6 +222,8 @@ def _print_status(r: dict[str, Any]) -> None:
         tick = f"{word}: last tick {last:%Y-%m-%d %H:%M:%S} UTC, {ago} ago (stale after {stale})"
     out.print(f"daemon   {tick}")
     spot = {True: "available", False: f"[yellow]{SPOT_UNAVAILABLE}[/]", None: "unknown"}
+    if (r["runpod_api"] or {}).get("spot") == "absent":
+        spot[False] = f"[yellow]{SPOT_NOT_ON_API}[/]"
     out.print(f"spot     {spot[r['spot_capable']]}")
     if r["runpod_api"] is not None:
         by_api: dict[str, list[str]] = {}
