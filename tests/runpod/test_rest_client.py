@@ -428,3 +428,14 @@ def test_a_hostile_answer_is_a_transient_error_naming_the_field(
         client = RestClient(http, KEY, clock=clock, retry=RetryPolicy(max_attempts=1))
         with pytest.raises(TransientError, match=field):
             client.list_pods()
+
+
+def test_waits_within_one_call_are_bounded_in_all(
+    client: RestClient, emu: Emulator, clock: VirtualClock, wire: Recording
+) -> None:
+    emu.inject_faults(FaultRule(kind="rate_limit", match="listPods", seconds=40, count=3))
+    before = clock.now()
+    with pytest.raises(TransientError, match="429"):
+        client.list_pods()  # 40 s, then another 40 s would pass the 60 s bound: give up
+    assert (clock.now() - before).total_seconds() == pytest.approx(40, abs=1)
+    assert wire.count("GET", "/v2/pods") == 2

@@ -3,9 +3,9 @@
 - The key travels only in `Authorization: Bearer` (never the URL) and is scrubbed from every
   error message; a User-Agent of our own is always sent (Cloudflare answers Python's default
   with an HTML 403, reference §1.2).
-- 429: wait `Retry-After` (bounded by `RetryPolicy.max_retry_after`; a longer wait fails fast)
-  and try again, for any operation (a refused request was not executed). A `RateLimit` header
-  saying a window is empty pauses the next request the same way, without sending it.
+- 429: wait `Retry-After` and try again, for any operation (a refused request was not executed);
+  one call waits at most `RetryPolicy.max_retry_after` in all, so a longer wait fails fast. A
+  `RateLimit` header saying a window is empty pauses the next request the same way, unsent.
 - 5xx, 408, timeouts and connection errors are retried with capped, jittered back-off only for
   operations marked `retry` (reads, deletes, stop). A create never is: see `client.deploy`.
 - Lists follow `pagination.nextCursor` until `hasNextPage` is false; an answer without
@@ -104,7 +104,7 @@ class RestHttp:
                 "no RunPod API key is configured (REST v2 needs one for every call)",
                 operation=op.name,
             )
-        attempt = 1
+        attempt, slept = 1, 0.0
         while True:
             try:
                 self._pause(op)
@@ -113,9 +113,12 @@ class RestHttp:
                 rate_limited = isinstance(exc, problems.RateLimitedError)
                 if not (op.retry or rate_limited) or attempt >= self._retry.max_attempts:
                     raise
-                if exc.retry_after is not None and exc.retry_after > self._retry.max_retry_after:
-                    raise
                 delay = self._retry.delay(attempt - 1, self._rng, exc.retry_after)
+                if (exc.retry_after or 0.0) > self._retry.max_retry_after or (
+                    slept + delay > self._retry.max_retry_after
+                ):
+                    raise  # one call never waits longer than max_retry_after in all
+                slept += delay
                 _log.info(
                     "runpod_request_retry",
                     operation=op.name,
