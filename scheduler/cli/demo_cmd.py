@@ -17,6 +17,7 @@ from rich.table import Table
 from rich.text import Text
 
 from scheduler.cli.common import JsonOption, money, out, print_json
+from scheduler.runpod.port import ApiChoice
 
 
 def _job_table(frame: object) -> Table:
@@ -80,14 +81,19 @@ def demo(
     seed: Annotated[int, typer.Option(help="Emulator seed.")] = 7,
     db: Annotated[Path | None, typer.Option(help="Keep the demo database at this path.")] = None,
     live: Annotated[bool, typer.Option(help="Live table (default when on a terminal).")] = True,
+    api: Annotated[
+        ApiChoice, typer.Option(help="RunPod API the daemon uses (rest: REST v2, no spot).")
+    ] = ApiChoice.AUTO,
     as_json: JsonOption = False,
 ) -> None:
-    """Run a simulated day: six jobs, moving prices, a preemption, spot removed, idle pods."""
+    """Run a simulated day: six jobs, moving prices, a preemption, spot removed, idle pods.
+
+    `--api rest` runs it on RunPod's REST API v2, which has no spot."""
     from scheduler.daemon.logs import silence_logging
     from scheduler.demo.run import DemoRun, Frame
 
     silence_logging()
-    run = DemoRun(seed=seed, hours=hours, database=db)
+    run = DemoRun(seed=seed, hours=hours, database=db, api=api)
     started = time.monotonic()
     show_live = live and not as_json and out.is_terminal
     if show_live:
@@ -121,6 +127,10 @@ def demo(
                 "emulator_billed": summary.emulator_billed,
                 "ticks": summary.ticks,
                 "database": summary.database,
+                "api": summary.api,
+                "spot_available": summary.spot_available,
+                "naive_cost": summary.naive_cost,
+                "placement_savings": summary.placement_savings,
             }
         )
         return
@@ -160,9 +170,21 @@ def demo(
     out.print(table)
     pct = 100 * summary.savings / summary.on_demand_cost if summary.on_demand_cost else 0.0
     drift = abs(summary.spend - summary.emulator_billed) / max(summary.emulator_billed, 1e-9) * 100
-    out.print(
-        f"Saved {money(summary.savings)} ({pct:.0f}%) against running the same work on-demand."
-    )
+    if summary.spot_available:
+        out.print(
+            f"Saved {money(summary.savings)} ({pct:.0f}%) against running the same work on-demand."
+        )
+    else:
+        naive = summary.naive_cost
+        share = 100 * summary.placement_savings / naive if naive else 0.0
+        out.print(
+            f"Spot is not available on this API ({summary.api}): jobs that allow only spot "
+            "waited; the others ran on-demand."
+        )
+        out.print(
+            f"On-demand placement saved {money(summary.placement_savings)} ({share:.0f}%) "
+            f"against the naive choice (each job's first-listed GPU type: {money(naive)})."
+        )
     out.print(
         f"RunPod (emulated) billed {money(summary.emulator_billed)}; spotsched's ledger "
         f"recorded {money(summary.spend)} ({drift:.2f}% apart)."

@@ -47,11 +47,16 @@ from scheduler.daemon.secrets import CREDENTIAL_NAME, load_api_key
 from scheduler.domain.clock import SystemClock
 from scheduler.domain.durations import format_duration
 from scheduler.domain.views import parse_pod_name
-from scheduler.runpod.client import RunPodClient
 from scheduler.runpod.errors import AuthenticationError, RunPodError
+from scheduler.runpod.factory import build_provider
 from scheduler.runpod.models import Market, Pod
+from scheduler.runpod.port import Capability, Provider
 from scheduler.store import JobNotFound
 
+SPOT_NOT_ON_API = (
+    "spot is not available on this API (RunPod's REST API v2 has no spot) — "
+    "jobs will run on-demand where they allow it"
+)
 SPOT_UNAVAILABLE = (
     "spot is not available on this account/market (RunPod removed spot pods?) — "
     "jobs will run on-demand where they allow it"
@@ -68,7 +73,7 @@ class Cloud(StrEnum):
 
 
 @contextmanager
-def _runpod(settings: Settings, *, need_key: bool) -> Iterator[RunPodClient]:
+def _runpod(settings: Settings, *, need_key: bool) -> Iterator[Provider]:
     """A client as the daemon builds it; RunPod errors end the command with a message."""
     try:
         key = load_api_key(settings)
@@ -84,12 +89,13 @@ def _runpod(settings: Settings, *, need_key: bool) -> Iterator[RunPodClient]:
         )
     with httpx.Client(timeout=settings.runpod.timeout) as http, cli_logging():
         try:
-            client = RunPodClient(
+            client = build_provider(
+                settings.runpod.api,
                 http,
                 key.value,
                 clock=SystemClock(),
                 timeout=settings.runpod.timeout,
-                url=settings.runpod.api_url,
+                api_url=settings.runpod.api_url,
             )
         except ValueError as exc:
             fail(f"runpod.api_url: {exc}", EXIT_INVALID)
@@ -201,7 +207,10 @@ def prices(
                     fail(f"no GPU type {', '.join(missing)} in the market", EXIT_NOT_FOUND)
                 for gpu_id in missing:
                     warn(f"no GPU type {gpu_id} in the market")
-            return price_report(market, count, cloud, ids is not None, utc_now())
+            report = price_report(market, count, cloud, ids is not None, utc_now())
+            if not client.capabilities.has(Capability.SPOT):
+                report["notice"] = SPOT_NOT_ON_API
+            return report
 
         if watch is None:
             report = fetch()
@@ -280,7 +289,10 @@ def pod_rows(found: tuple[Pod, ...], jobs: dict[int, dict[str, Any]]) -> list[di
             {
                 "id": p.id,
                 "name": p.name,
-                "kind": "spot" if p.is_spot else "on_demand",
+                # REST v2 lists no pod type: our own pods' kind is the attempt's.
+                "kind": "spot"
+                if p.is_spot or (attempt or {}).get("kind") == "spot"
+                else "on_demand",
                 "pod_type": p.pod_type,
                 "gpu_type_id": p.gpu_type_id,
                 "gpu_count": p.gpu_count,

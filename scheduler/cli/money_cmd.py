@@ -31,7 +31,7 @@ from scheduler.cli.common import (
     store_at,
     utc_now,
 )
-from scheduler.cli.fleet_cmd import SPOT_UNAVAILABLE
+from scheduler.cli.fleet_cmd import SPOT_NOT_ON_API, SPOT_UNAVAILABLE
 from scheduler.daemon.config import MetricsSection, Settings
 from scheduler.domain.durations import format_duration, parse_duration
 from scheduler.domain.states import JobState
@@ -190,6 +190,7 @@ def status_report(
         "last_tick_age_seconds": age,
         "stale_after_seconds": stale_after,
         "spot_capable": {"yes": True, "no": False}.get(spot),
+        "runpod_api": _api_serving(facts),
         "budget": {
             "spend_today": spend_today,
             "daily_limit": b.daily,
@@ -203,6 +204,13 @@ def status_report(
         "database": settings.database_url.split("://")[0],
         "installation": facts.get("installation_id", (None, None))[0],
     }
+
+
+def _api_serving(facts: dict[str, tuple[str, datetime | None]]) -> dict[str, str] | None:
+    """{"pods": "rest", "spot": "graphql", ...} as the daemon last recorded it (`runpod_api`)."""
+    text = facts.get("runpod_api", ("", None))[0]
+    pairs = [part.partition("=") for part in text.split()]
+    return {k: v for k, _eq, v in pairs if k and v} or None
 
 
 def _print_status(r: dict[str, Any]) -> None:
@@ -221,7 +229,18 @@ def _print_status(r: dict[str, Any]) -> None:
     else:
         out.print("install  no installation id yet (`spotsched db upgrade` creates it)")
     spot = {True: "available", False: f"[yellow]{SPOT_UNAVAILABLE}[/]", None: "unknown"}
+    if (r["runpod_api"] or {}).get("spot") == "absent":
+        spot[False] = f"[yellow]{SPOT_NOT_ON_API}[/]"
     out.print(f"spot     {spot[r['spot_capable']]}")
+    if r["runpod_api"] is not None:
+        by_api: dict[str, list[str]] = {}
+        for capability, api in r["runpod_api"].items():
+            by_api.setdefault(api, []).append(capability)
+        absent = by_api.pop("absent", [])
+        parts = [f"{api}: {', '.join(caps)}" for api, caps in sorted(by_api.items())]
+        parts += [f"not available on this API: {', '.join(absent)}"] if absent else []
+        served = "; ".join(parts)
+        out.print(f"runpod   {escape(served)}")
     m = r["metrics"]
     if m["url"] is None:
         health = m["detail"]

@@ -37,6 +37,7 @@ from pydantic import (
 from scheduler.domain.durations import parse_duration
 from scheduler.domain.errors import SpotschedError
 from scheduler.policy.config import ForeignIdleRule, PolicyConfig, Strategy
+from scheduler.runpod.port import ApiChoice
 
 DEFAULT_STATE_DIR = "/var/lib/spotsched"
 ENV_PREFIX = "SPOTSCHED_"
@@ -146,6 +147,8 @@ class _Section(BaseModel):
 
 
 class RunPodSection(_Section):
+    api: ApiChoice = ApiChoice.AUTO
+    """auto: REST v2 for what it offers, GraphQL for the rest while it answers; or one API."""
     api_url: str = "https://api.runpod.io/graphql"
     api_key_file: Text | None = None
     timeout: Number = Field(default=30.0, gt=0, le=600)

@@ -18,8 +18,9 @@ from scheduler.daemon.jobs_file import load_jobs_file
 from scheduler.domain.clock import Clock
 from scheduler.metrics import Metrics
 from scheduler.reconcile import Reconciler, ReconcilerSettings, TickReport
-from scheduler.runpod.client import RunPodClient
+from scheduler.runpod.factory import build_provider
 from scheduler.runpod.models import RequestRecord
+from scheduler.runpod.port import Capability, Provider
 from scheduler.store import Store
 from scheduler.store.migrate import upgrade
 
@@ -63,14 +64,9 @@ class Service:
         self.clock = clock
         self.engine = engine
         self.store = Store(engine)
-        self.client = RunPodClient(
-            http,
-            api_key,
-            clock=clock,
-            on_request=_both(on_request, metrics.on_request if metrics is not None else None),
-            timeout=settings.runpod.timeout,
-            url=settings.runpod.api_url,
-        )
+        self._http, self._api_key = http, api_key
+        self._on_request = _both(on_request, metrics.on_request if metrics is not None else None)
+        self.client = self._provider(settings)
         self.reconciler = Reconciler(
             self.store,
             self.client,
@@ -82,8 +78,29 @@ class Service:
         self.metrics = metrics
         self.last_ok: datetime | None = None
         self.last_report: TickReport | None = None
+        self._api_described: str | None = None
         if metrics is not None:
             metrics.watch(self)
+
+    def _provider(self, settings: Settings) -> Provider:
+        """The RunPod adapter `[runpod]` asks for; says which API serves what."""
+        client = build_provider(
+            settings.runpod.api,
+            self._http,
+            self._api_key,
+            clock=self.clock,
+            on_request=self._on_request,
+            timeout=settings.runpod.timeout,
+            api_url=settings.runpod.api_url,
+        )
+        capabilities = client.capabilities
+        log.info("runpod_api", api=settings.runpod.api.value, serving=capabilities.describe())
+        if not capabilities.has(Capability.SPOT):
+            log.warning(
+                "spot_unavailable",
+                detail="spot not available on this API: jobs run on-demand where they allow it",
+            )
+        return client
 
     def prepare(self) -> None:
         """Bring the schema to head, read the installation id and sync the jobs file; called
@@ -105,6 +122,7 @@ class Service:
 
     def tick(self) -> TickReport:
         report = self.reconciler.tick(self.clock.now())
+        self._record_api(report)
         if report.ok:
             self.last_ok = report.now
         self.last_report = report
@@ -121,6 +139,15 @@ class Service:
             self.on_tick(report)
         return report
 
+    def _record_api(self, report: TickReport) -> None:
+        """Which API serves what, for `spotsched status` (a fact) and the metrics."""
+        capabilities = self.client.capabilities
+        if capabilities.describe() != self._api_described:
+            self._api_described = capabilities.describe()
+            self.store.set_facts({"runpod_api": self._api_described}, report.now)
+        if self.metrics is not None:
+            self.metrics.on_capabilities(capabilities)
+
     def retention(self) -> int:
         before = self.clock.now() - timedelta(seconds=self.settings.scheduler.price_retention)
         removed = self.store.prune_prices(before)
@@ -129,7 +156,13 @@ class Service:
         return removed
 
     def reload(self, settings: Settings) -> None:
-        """Apply a new configuration (policy, budgets, jobs file) without a restart."""
+        """Apply a new configuration (policy, budgets, jobs file, RunPod API) without a restart.
+
+        A changed `[runpod]` section switches the adapter; live pods are adopted by name on the
+        next tick, as after a restart."""
+        if settings.runpod != self.settings.runpod:
+            self.client = self._provider(settings)
+            self.reconciler.client = self.reconciler.applier.client = self.client
         self.settings = settings
         self.reconciler.policy = settings.policy_config()
         self.reconciler.settings = reconciler_settings(settings)

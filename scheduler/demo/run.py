@@ -12,12 +12,19 @@ from typing import Any
 import httpx
 from sqlalchemy import text
 
-from scheduler.daemon.config import DatabaseSection, PolicySection, SchedulerSection, Settings
+from scheduler.daemon.config import (
+    DatabaseSection,
+    PolicySection,
+    RunPodSection,
+    SchedulerSection,
+    Settings,
+)
 from scheduler.daemon.service import Service
 from scheduler.demo.scenario import EVENTS, HOUR, JOBS, OPENING, SQL_JOB, MarketEvent
 from scheduler.domain.clock import VirtualClock
 from scheduler.domain.job import parse_job
 from scheduler.emulator import Emulator
+from scheduler.runpod.port import ApiChoice, Capability
 from scheduler.store import open_engine
 
 DAY_START = datetime(2026, 11, 26, 0, 0, tzinfo=UTC)
@@ -45,10 +52,19 @@ class Summary:
     ticks: int
     database: str
     log: list[str] = field(default_factory=list)
+    api: str = ApiChoice.AUTO.value
+    spot_available: bool = True
+    naive_cost: float = 0.0
+    """The same work on each job's first-listed GPU type, on-demand (no comparison shopping)."""
 
     @property
     def savings(self) -> float:
         return self.on_demand_cost - self.spend
+
+    @property
+    def placement_savings(self) -> float:
+        """What choosing among the acceptable GPU types saved against the naive choice."""
+        return self.naive_cost - self.spend
 
 
 class DemoRun:
@@ -59,6 +75,7 @@ class DemoRun:
         tick: float = 60.0,
         hours: float = 24.0,
         database: Path | None = None,
+        api: ApiChoice = ApiChoice.AUTO,
     ) -> None:
         self.clock = VirtualClock(DAY_START)
         self.emulator = Emulator(self.clock, seed=seed, startup_delay=60.0)
@@ -72,6 +89,7 @@ class DemoRun:
             database=DatabaseSection(url=url),
             scheduler=SchedulerSection(tick_interval=tick, price_sample_interval=600),
             policy=PolicySection(resume_wait=600, launch_grace=180, changeover_delay=600),
+            runpod=RunPodSection(api=api),
         )
         http = httpx.Client(transport=self.emulator.transport(), base_url="https://api.runpod.io")
         self.engine = open_engine(url)
@@ -173,6 +191,19 @@ class DemoRun:
                 self.clock.advance(self.tick_seconds)
         return self.summary(ticks)
 
+    def _naive_cost(self, detail: dict[str, Any]) -> float:
+        """The job's work at its first-listed GPU type's secure on-demand price (now)."""
+        first = str(detail["gpu_types"]).split(",")[0]
+        gpu, _colon, speed = first.partition(":")
+        prices = {
+            m["gpuTypeId"]: m["onDemandPrice"]
+            for m in self.emulator.state()["market"]
+            if m["cloudType"] == "SECURE"
+        }
+        price = prices.get(gpu) or 0.0
+        hours = float(detail["work_seconds"]) / float(speed or 1.0) / HOUR
+        return hours * price * int(detail["gpu_count"])
+
     def summary(self, ticks: int) -> Summary:
         details = [self.service.store.job_detail(j["id"]) for j in self.service.store.list_jobs()]
         details.sort(key=lambda d: d["id"])
@@ -191,7 +222,11 @@ class DemoRun:
             }
             for d in details
         ]
+        capabilities = self.service.client.capabilities
         return Summary(
+            api=self.service.settings.runpod.api.value,
+            spot_available=capabilities.has(Capability.SPOT),
+            naive_cost=sum(self._naive_cost(d) for d in details),
             jobs=rows,
             spend=sum(r["spend"] for r in rows),
             on_demand_cost=sum(r["on_demand_cost"] for r in rows),

@@ -269,7 +269,7 @@ def _graphql(emu: Emulator, request: HttpRequest) -> HttpResponse:
     if rule is not None:
         emu.stats.fault(rule.kind)
         if rule.kind == "delay" and rule.phase == "before":
-            if _gave_up_waiting(emu, rule, request):
+            if gave_up_waiting(emu, rule, request):
                 return HttpResponse(504, timeout=0.0)
         elif rule.kind not in ("delay", "timeout_after"):
             return _fault_response(rule, fields)
@@ -283,12 +283,12 @@ def _graphql(emu: Emulator, request: HttpRequest) -> HttpResponse:
     if rule is not None and rule.kind == "timeout_after":
         return _fault_response(rule, fields)
     late = rule is not None and rule.kind == "delay" and rule.phase == "after"
-    if late and rule is not None and _gave_up_waiting(emu, rule, request):
+    if late and rule is not None and gave_up_waiting(emu, rule, request):
         return HttpResponse(504, timeout=0.0)
     return response
 
 
-def _gave_up_waiting(emu: Emulator, rule: FaultRule, request: HttpRequest) -> bool:
+def gave_up_waiting(emu: Emulator, rule: FaultRule, request: HttpRequest) -> bool:
     """A delay, on the emulator's clock (a virtual one moves on at once). A client that would
     give up first (its timeout is known in-process) waits only that long and times out."""
     seconds = rule.seconds or 0.0

@@ -17,7 +17,7 @@ from collections.abc import Iterable, Iterator
 from typing import Protocol
 
 import structlog
-from prometheus_client import CollectorRegistry, Counter, Histogram, Info
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info
 from prometheus_client.core import Metric
 from prometheus_client.registry import Collector
 
@@ -35,10 +35,21 @@ from scheduler.metrics.view import (
 )
 from scheduler.reconcile import TickReport
 from scheduler.runpod.models import RequestRecord
+from scheduler.runpod.port import Capabilities, Capability
 
 log = structlog.get_logger("spotsched.metrics")
 
-LAUNCH_OUTCOMES = ("ok", "capacity", "rejected", "unknown", "spot_unsupported", "auth")
+LAUNCH_OUTCOMES = (
+    "ok",
+    "capacity",
+    "rejected",
+    "unknown",
+    "spot_unsupported",
+    "auth",
+    "insufficient_balance",
+)
+# The request that polls the market on each API (GraphQL document, REST v2 operation id).
+MARKET_OPERATIONS = frozenset({"market", "listGpuTypes"})
 RESUME_OUTCOMES = ("ok", "failed", "spot_unsupported", "unknown")
 # Seconds: a tick is milliseconds to a few seconds (RunPod latency, retries); a queue wait is
 # seconds to days.
@@ -117,6 +128,12 @@ class Metrics:
             buckets=REQUEST_BUCKETS,
             registry=registry,
         )
+        self.api_serving = Gauge(
+            PREFIX + "runpod_api_serving",
+            "1 for the RunPod API (graphql, rest, or absent) serving each capability now.",
+            ["capability", "api"],
+            registry=registry,
+        )
         self.poll_errors = counter(
             "market_poll_errors",
             "Ticks whose market poll failed, by the error kind of its last request.",
@@ -191,9 +208,16 @@ class Metrics:
         """The RunPod client's hook: called after each HTTP request, retries included."""
         self.requests.labels(record.operation, record.outcome).inc()
         self.request_seconds.labels(record.operation).observe(record.seconds)
-        if record.operation == "market":
+        if record.operation in MARKET_OPERATIONS:
             with self._lock:
                 self._market_outcomes.append(record.outcome)
+
+    def on_capabilities(self, capabilities: Capabilities) -> None:
+        """Which API serves what (`[runpod] api`; changes when GraphQL retires)."""
+        self.api_serving.clear()
+        for capability in Capability:
+            api = capabilities.api_for(capability)
+            self.api_serving.labels(capability.value, api.value if api else "absent").set(1)
 
     def on_tick(self, report: TickReport) -> None:
         """Count the tick's events and freeze its state for scrapes. Never raises."""

@@ -29,10 +29,10 @@ from scheduler.domain.clock import Clock
 from scheduler.domain.job import JobSpec
 from scheduler.domain.states import AttemptKind, JobState
 from scheduler.domain.views import AttemptView, JobView, pod_installation
-from scheduler.runpod.client import RunPodClient
 from scheduler.runpod.errors import (
     AuthenticationError,
     CapacityError,
+    InsufficientBalanceError,
     NotFoundError,
     RejectedError,
     RunPodError,
@@ -40,6 +40,7 @@ from scheduler.runpod.errors import (
     TransientError,
 )
 from scheduler.runpod.models import DeployRequest
+from scheduler.runpod.port import Provider
 from scheduler.store import StaleState, Store
 
 log = structlog.get_logger("spotsched.apply")
@@ -60,6 +61,7 @@ class ApplyResult:
     errors: list[str] = field(default_factory=list)
     spot_unsupported: bool = False
     auth_failed: bool = False
+    balance_exhausted: bool = False
 
 
 def deploy_request(spec: JobSpec, attempt: AttemptView, launch: Launch) -> DeployRequest:
@@ -92,7 +94,7 @@ class Applier:
     resume, stop or terminate, so the ledger starts and ends billing exactly there rather than
     at the tick's start (a tick can take a while when RunPod is slow)."""
 
-    def __init__(self, store: Store, client: RunPodClient, clock: Clock | None = None) -> None:
+    def __init__(self, store: Store, client: Provider, clock: Clock | None = None) -> None:
         self.store = store
         self.client = client
         self.clock = clock
@@ -106,6 +108,9 @@ class Applier:
         result = ApplyResult()
         for action in actions:
             if result.auth_failed and not isinstance(action, Hold | MoveJob):
+                continue
+            if result.balance_exhausted and isinstance(action, Launch):
+                result.holds[action.job_id] = "RunPod balance too low to launch"
                 continue
             try:
                 self._one(action, jobs, now, result)
@@ -180,6 +185,13 @@ class Applier:
             self.store.fail_launch(attempt.id, JobState.LAUNCHING, now, exc.message)
             result.launches.append((kind, gpu, "capacity"))
             log.info("launch_no_capacity", job_id=launch.job_id, kind=kind, gpu_type=gpu)
+            return
+        except InsufficientBalanceError as exc:
+            # REST v2's 402: no launch can succeed until the account is topped up.
+            result.balance_exhausted = True
+            self.store.fail_launch(attempt.id, JobState.LAUNCHING, now, exc.message)
+            result.launches.append((kind, gpu, "insufficient_balance"))
+            log.error("runpod_balance_insufficient", job_id=launch.job_id, error=exc.message)
             return
         except SpotUnsupportedError as exc:
             result.spot_unsupported = True

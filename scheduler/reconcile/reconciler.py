@@ -27,9 +27,9 @@ from scheduler.domain.views import (
 from scheduler.policy import PolicyConfig, decide
 from scheduler.reconcile.apply import Applier, ApplyResult
 from scheduler.reconcile.observe import PodMemory, market_view
-from scheduler.runpod.client import RunPodClient
 from scheduler.runpod.errors import AuthenticationError, DeadlineExceeded, RunPodError
 from scheduler.runpod.models import Market, Pod
+from scheduler.runpod.port import Provider
 from scheduler.store import Observation, Store
 
 log = structlog.get_logger("spotsched.reconcile")
@@ -70,7 +70,7 @@ class Reconciler:
     def __init__(
         self,
         store: Store,
-        client: RunPodClient,
+        client: Provider,
         policy: PolicyConfig,
         settings: ReconcilerSettings | None = None,
         *,

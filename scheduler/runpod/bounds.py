@@ -12,12 +12,20 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime
-from typing import Final
+from typing import Final, Protocol
 
 import httpx
 
 from scheduler.runpod.documents import Operation
 from scheduler.runpod.errors import DeadlineExceeded, MalformedResponse
+
+
+class Named(Protocol):
+    """A RunPod operation of either API (GraphQL `Operation`, REST `RestOp`)."""
+
+    @property
+    def name(self) -> str: ...
+
 
 MAX_BODY_BYTES: Final = 16 * 1024 * 1024
 """The largest answer read (after decompression); a large account's pod list is under 1 MiB."""
@@ -28,7 +36,7 @@ def time_left(
     deadline: datetime | None,
     now: datetime,
     timeout: float,
-    op: Operation,
+    op: Named,
     then: str,
     *,
     wait: float = 0.0,

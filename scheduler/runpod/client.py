@@ -60,6 +60,7 @@ from scheduler.runpod.models import (
     RequestRecord,
     Template,
 )
+from scheduler.runpod.port import Api, Capabilities
 from scheduler.runpod.retry import RetryPolicy
 from scheduler.runpod.secret import ApiKey
 from scheduler.runpod.translate import error_from_transport, error_kind, root_value
@@ -111,6 +112,9 @@ class RunPodClient:
     def __repr__(self) -> str:
         key = "'***'" if self._key is not None else "None"
         return f"RunPodClient(url={self._url!r}, api_key={key})"
+
+    # Spot is a capability the reconciler detects from the market and from rejections.
+    capabilities: Final = Capabilities.all_on(Api.GRAPHQL)
 
     @contextmanager
     def deadline(self, at: datetime | None) -> Iterator[None]:

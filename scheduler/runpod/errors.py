@@ -9,6 +9,10 @@
 - `SpotUnsupportedError`: the API no longer knows spot: switch to on-demand only.
 - `RejectedError`: the request itself is wrong (validation) or refused: fail the attempt.
 - `AuthenticationError`: the key is missing, invalid or lacks permission: stop and alert.
+- `InsufficientBalanceError` (REST v2 402): the account cannot pay for a pod: stop launching.
+- `PoolForbiddenError` (REST v2 403 on a create): this account may not use that pool: skip it.
+- `ConflictError` (REST v2 409): the action is not legal for the pod's status right now.
+- `UnsupportedError`: the API answering has no such capability (e.g. a balance on REST v2).
 
 Messages never contain the API key; they carry RunPod's own message text.
 
@@ -67,7 +71,11 @@ class NotFoundError(RunPodError):
     """RunPod does not know that resource (any more)."""
 
 
-class SpotUnsupportedError(RunPodError):
+class UnsupportedError(RunPodError):
+    """The API in use has no such capability (REST v2 has no spot, bid-resume or balance)."""
+
+
+class SpotUnsupportedError(UnsupportedError):
     """RunPod rejected the spot (interruptible) request as unsupported."""
 
 
@@ -85,3 +93,16 @@ class DeadlineExceeded(SpotschedError):
     def __init__(self, message: str | None = None, *, operation: str | None = None) -> None:
         super().__init__(message)
         self.operation = operation
+
+
+class InsufficientBalanceError(RunPodError):
+    """RunPod refused a create for lack of credit (REST v2: HTTP 402): stop launching, alert."""
+
+
+class PoolForbiddenError(CapacityError):
+    """RunPod refused this account the requested pool (REST v2: HTTP 403 on a create): the
+    offer is out of reach, like one without capacity; other offers may work."""
+
+
+class ConflictError(RejectedError):
+    """The action is not legal for the pod's current status (REST v2: HTTP 409)."""

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from scheduler.cli.fleet_cmd import SPOT_UNAVAILABLE
+from scheduler.cli.fleet_cmd import SPOT_NOT_ON_API, SPOT_UNAVAILABLE
 from tests.cli.conftest import GPU, KEY, Served, free_port, json_of, spotsched, write_config
 
 PRICE_FIELDS = {
@@ -140,3 +140,16 @@ def test_watch_refreshes_until_ctrl_c_and_exits_0(served: Served, tmp_path: Path
     assert first["prices"][0]["gpu_type_id"] == GPU
     assert later[-1]["fetched_at"] > first["fetched_at"]
     assert later[-1]["prices"][0]["spot_min_bid"] == pytest.approx(0.11)
+
+
+def test_on_rest_v2_prices_and_stock_come_from_the_catalogue_and_spot_is_not_on_this_api(
+    served: Served, tmp_path: Path
+) -> None:
+    served.pin(spot=0.20, on_demand=0.40)
+    config = served.config(tmp_path / "c.toml", runpod={"api": "rest"})
+    result = spotsched("prices", "--config", str(config), "--json", env={"RUNPOD_API_KEY": KEY})
+    report = json_of(result)
+    assert report["spot_available"] is False and report["notice"] == SPOT_NOT_ON_API
+    secure = next(r for r in report["prices"] if r["gpu_type_id"] == GPU and r["cloud"] == "SECURE")
+    assert secure["on_demand_price"] == pytest.approx(0.40) and secure["stock"] is not None
+    assert secure["spot_min_bid"] is None

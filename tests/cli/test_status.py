@@ -24,6 +24,7 @@ STATUS_FIELDS = {
     "last_tick_age_seconds",
     "stale_after_seconds",
     "spot_capable",
+    "runpod_api",
     "budget",
     "jobs",
     "database",

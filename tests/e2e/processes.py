@@ -128,8 +128,14 @@ def raw_insert(db_file: Path, **columns: Any) -> None:
         conn.execute(f"INSERT INTO jobs ({names}) VALUES ({marks})", tuple(columns.values()))
 
 
-def daemon_config(path: Path, api_url: str, state_dir: Path, **sections: dict[str, Any]) -> Path:
-    lines = [f'state_dir = "{state_dir}"', "", "[runpod]", f'api_url = "{api_url}"', "timeout = 5"]
+def daemon_config(
+    path: Path, api_url: str, state_dir: Path, api: str = "graphql", **sections: dict[str, Any]
+) -> Path:
+    """A daemon configuration. `api` is GraphQL unless asked: these tests tick every 0.5 s, which
+    would use up REST v2's per-minute quota (the emulator's 300/min; `auto` and `rest` make 3
+    REST requests a tick), so REST runs get slower ticks (tests/e2e/test_daemon_rest_e2e.py)."""
+    lines = [f'state_dir = "{state_dir}"', "", "[runpod]", f'api = "{api}"']
+    lines += [f'api_url = "{api_url}"', "timeout = 5"]
     defaults: dict[str, dict[str, Any]] = {
         "scheduler": {"tick_interval": "0.5s", "price_sample_interval": "10s"},
         "policy": {"launch_grace": "5s", "resume_wait": "3s", "orphan_grace": "60s"},

@@ -43,12 +43,19 @@ def _spotsched_pods(admin: Admin) -> list[dict]:
     return [p for p in admin.pods() if p["name"].startswith("spotsched-")]
 
 
+# REST v2 has no spot: the job runs on-demand there, created with POST /v2/pods (createPod).
+# Its daemon ticks every second (three REST requests a tick stay under the per-minute quota).
+CREATE = {"graphql": "podRentInterruptable", "rest": "createPod"}
+
+
+@pytest.mark.parametrize("api", ["graphql", "rest"])
 @pytest.mark.parametrize("phase", ["before", "after"])
 def test_sigkill_during_create_leaves_no_duplicate_and_no_orphan(
-    tmp_path: Path, phase: str
+    tmp_path: Path, phase: str, api: str
 ) -> None:
     """phase "before": killed after the intent row, before RunPod created the pod.
     phase "after": killed after RunPod created the pod, before the daemon heard back."""
+    create = CREATE[api]
     with (
         emulator_process("--seed", "5", "--startup-delay", "1") as (url, _emu),
         closing(Admin(url)) as admin,
@@ -62,7 +69,9 @@ def test_sigkill_during_create_leaves_no_duplicate_and_no_orphan(
             tmp_path / "spotsched.toml",
             f"{url}/graphql",
             state_dir,
+            api=api,
             policy={"launch_grace": "3s", "orphan_grace": "2s", "resume_wait": "3s"},
+            **({"scheduler": {"tick_interval": "1s"}} if api == "rest" else {}),
         )
         cli(
             "submit",
@@ -76,6 +85,7 @@ def test_sigkill_during_create_leaves_no_duplicate_and_no_orphan(
             GPU,
             "--max-spot-price",
             "0.30",
+            *(["--max-on-demand-price", "0.50"] if api == "rest" else []),
             "--env",
             "SPOTSCHED_SIM_BUSY_SECONDS=15",
             "--env",
@@ -84,13 +94,13 @@ def test_sigkill_during_create_leaves_no_duplicate_and_no_orphan(
         # the create call hangs long enough to kill us: "before" never reaches RunPod (the
         # connection is held, then dropped), "after" is carried out and its answer withheld
         fault = {"kind": "timeout"} if phase == "before" else {"kind": "delay", "phase": "after"}
-        admin.post("faults", {**fault, "seconds": 30, "count": 1, "match": "podRentInterruptable"})
+        admin.post("faults", {**fault, "seconds": 30, "count": 1, "match": create})
         log = tmp_path / "daemon.log"
         first = _start(config, log)
         try:
             wait_for(
                 "the create call in flight",
-                lambda: admin.state()["requests"]["byField"].get("podRentInterruptable", 0) >= 1,
+                lambda: admin.state()["requests"]["byField"].get(create, 0) >= 1,
             )
             if phase == "after":
                 wait_for("RunPod to create the pod", lambda: _spotsched_pods(admin))

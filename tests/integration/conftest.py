@@ -2,9 +2,10 @@
 and the RunPod emulator in-process as the only fake (it stands at the process boundary).
 
 `world` wires a `VirtualClock`, an `Emulator` with a pinned market, an `httpx.Client` over the
-emulator's transport, a `RunPodClient`, a migrated `Store` (the shared `engine` fixture) and a
-`Reconciler`. Tests submit jobs with `world.submit(...)`, move time only with `world.run(...)`
-or `world.run_until(...)`, and look at what a user would see: job states and reasons
+emulator's transport, a provider (the GraphQL `RunPodClient`, or with `BOTH_APIS` also the REST
+v2 `RestClient`), a migrated `Store` (the shared `engine` fixture) and a `Reconciler`. Tests
+submit jobs with `world.submit(...)`, move time only with `world.run(...)` or
+`world.run_until(...)`, and look at what a user would see: job states and reasons
 (`job_detail`), pods in `emu.state()`, and money.
 
 Tests here run on SQLite; a test decorated with `BOTH_BACKENDS` also runs on PostgreSQL (this
@@ -27,12 +28,18 @@ from scheduler.domain.job import parse_job
 from scheduler.emulator import Emulator
 from scheduler.policy import PolicyConfig
 from scheduler.reconcile import Reconciler, ReconcilerSettings, TickReport
-from scheduler.runpod.client import RunPodClient
+from scheduler.runpod.factory import build_provider
+from scheduler.runpod.port import ApiChoice, Provider
 from scheduler.store import Store, open_engine
 
 BOTH_BACKENDS = pytest.mark.parametrize(
     "backend", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)], indirect=True
 )
+
+# A test decorated with this runs once per RunPod API: GraphQL and REST v2 (which has no spot,
+# so its jobs must accept on-demand). `world.creates()` and `world.create_match(kind)` hide the
+# difference in request names.
+BOTH_APIS = pytest.mark.parametrize("api", ["graphql", "rest"], indirect=True)
 
 BASE_URL = "https://api.runpod.io"
 API_KEY = "integration-test-key"
@@ -48,6 +55,7 @@ ON_DEMAND = 0.40  # A40 secure on-demand price
 ALT_FLOOR = 0.12
 ALT_ON_DEMAND = 0.27
 LIMIT = 0.30  # the default job's max_spot_price
+REST_ON_DEMAND_LIMIT = 0.45  # the default job's max_on_demand_price on REST v2 (no spot there)
 MARGIN = 0.05  # the world's bid_margin
 
 
@@ -103,12 +111,13 @@ class World:
     emu: Emulator
     transport: HookedTransport
     http: httpx.Client
-    client: RunPodClient
+    client: Provider
     engine: Engine
     store: Store
     reconciler: Reconciler
     reports: list[TickReport] = dataclasses.field(default_factory=list)
     engines: list[Engine] = dataclasses.field(default_factory=list)
+    api: str = "graphql"
 
     # -- time ----------------------------------------------------------------------------------
     @property
@@ -146,7 +155,8 @@ class World:
 
     # -- jobs ----------------------------------------------------------------------------------
     def submit(self, name: str = "job", *, env: dict[str, str] | None = None, **fields: Any) -> int:
-        """A job through `parse_job` (the CLI/TOML path): A40, secure cloud, spot limit $0.30."""
+        """A job through `parse_job` (the CLI/TOML path): A40, secure cloud, spot limit $0.30
+        (and on REST v2, which has no spot, an on-demand limit of $0.45)."""
         raw: dict[str, Any] = {
             "name": name,
             "image": IMAGE,
@@ -156,6 +166,8 @@ class World:
         }
         if env is not None:
             raw["env"] = env
+        if self.api == "rest":  # no spot on REST v2: the job must accept on-demand to run
+            raw["max_on_demand_price"] = REST_ON_DEMAND_LIMIT
         raw.update(fields)
         return self.store.submit(parse_job(raw), self.clock.now(), "test")
 
@@ -208,14 +220,44 @@ class World:
     def requests(self) -> int:
         return int(self.emu.state()["requests"]["total"])
 
+    @property
+    def launch_kind(self) -> str:
+        """What a default job launches as: spot on GraphQL, on-demand on REST v2 (no spot)."""
+        return "on_demand" if self.api == "rest" else "spot"
+
+    @property
+    def list_match(self) -> str:
+        """The fault `match` of the pod list on this world's API."""
+        return "listPods" if self.api == "rest" else "ListPods"
+
+    @property
+    def market_match(self) -> str:
+        """The fault `match` of the market poll on this world's API."""
+        return "listGpuTypes" if self.api == "rest" else "gpuTypes"
+
+    def create_match(self, kind: str = "on_demand") -> str:
+        """The fault `match` of a pod create of `kind` on this world's API."""
+        if self.api == "rest":
+            return "createPod"
+        return "podRentInterruptable" if kind == "spot" else "podFindAndDeployOnDemand"
+
+    def creates(self, kind: str | None = None) -> int:
+        """Pod creates of `kind` (default: `launch_kind`) RunPod received over this world's API."""
+        match = self.create_match(kind or self.launch_kind)
+        return int(self.emu.state()["requests"]["byField"].get(match, 0))
+
     # -- the daemon ----------------------------------------------------------------------------
     def set_policy(self, **changes: Any) -> None:
         """Change the policy between ticks, as a config reload does."""
         self.reconciler.policy = dataclasses.replace(self.reconciler.policy, **changes)
 
-    def restart(self) -> None:
+    def restart(self, api: str | None = None) -> None:
         """A daemon restart: new engine, store and reconciler (empty memories) on the same
-        database; RunPod (the emulator) and the clock carry on."""
+        database; RunPod (the emulator) and the clock carry on. `api` switches the RunPod API
+        (`[runpod] api` changed in the configuration before the restart)."""
+        if api is not None:
+            self.api = api
+            self.client = build_provider(api, self.http, API_KEY, clock=self.clock)
         url = self.engine.url.render_as_string(hide_password=False)
         engine = open_engine(url)
         self.engines.append(engine)
@@ -230,6 +272,12 @@ class World:
 def backend(request: pytest.FixtureRequest) -> str:
     """SQLite unless the test is decorated with `BOTH_BACKENDS`."""
     return str(getattr(request, "param", "sqlite"))
+
+
+@pytest.fixture
+def api(request: pytest.FixtureRequest) -> str:
+    """The RunPod API: GraphQL unless the test is decorated with `BOTH_APIS`."""
+    return str(getattr(request, "param", ApiChoice.GRAPHQL.value))
 
 
 @pytest.fixture
@@ -251,15 +299,15 @@ def pin_market(emu: Emulator) -> None:
 
 
 @pytest.fixture
-def world(engine: Engine, clock: VirtualClock, policy: PolicyConfig) -> Iterator[World]:
+def world(engine: Engine, clock: VirtualClock, policy: PolicyConfig, api: str) -> Iterator[World]:
     emu = Emulator(clock, seed=11, api_key=API_KEY, startup_delay=20.0)
     pin_market(emu)
     transport = HookedTransport(emu.transport())
     http = httpx.Client(transport=transport, base_url=BASE_URL)
-    client = RunPodClient(http, API_KEY, clock=clock)
+    client = build_provider(api, http, API_KEY, clock=clock)
     store = Store(engine)
     reconciler = Reconciler(store, client, policy, ReconcilerSettings(price_sample_interval=300.0))
-    w = World(clock, emu, transport, http, client, engine, store, reconciler)
+    w = World(clock, emu, transport, http, client, engine, store, reconciler, api=api)
     try:
         yield w
     finally:

@@ -8,7 +8,7 @@ from datetime import timedelta
 
 import pytest
 
-from .conftest import FLOOR, GPU, World, expected_bid, sim
+from .conftest import BOTH_APIS, FLOOR, GPU, World, expected_bid, sim
 
 
 def test_cancel_a_queued_job(world: World) -> None:
@@ -29,6 +29,7 @@ def test_cancel_a_queued_job(world: World) -> None:
     assert world.pods() == []  # a cancelled job never launches
 
 
+@BOTH_APIS
 def test_cancel_a_running_job_terminates_its_pod(world: World) -> None:
     job = world.submit("stop-it", env=sim())
     world.tick()
@@ -124,6 +125,7 @@ def test_daily_budget_spent_blocks_new_launches_until_the_next_day(world: World)
     assert len(world.pods()) == 1
 
 
+@BOTH_APIS
 def test_daily_budget_does_not_stop_running_jobs(world: World) -> None:
     world.set_policy(daily_budget=0.01)
     job = world.submit("running", env=sim())
@@ -135,6 +137,7 @@ def test_daily_budget_does_not_stop_running_jobs(world: World) -> None:
     assert len(world.running_pods()) == 1
 
 
+@BOTH_APIS
 def test_max_cost_terminates_the_pod_and_fails_the_job(world: World) -> None:
     job = world.submit("pricey", gpu_count=2, env=sim(), max_cost=0.02)  # $0.42/h
     world.tick()
@@ -153,6 +156,7 @@ def test_max_cost_terminates_the_pod_and_fails_the_job(world: World) -> None:
     assert world.emu.billing_total(pod_id) == pytest.approx(detail["spend"], rel=0.01)
 
 
+@BOTH_APIS
 def test_max_runtime_terminates_the_pod_and_fails_the_job(world: World) -> None:
     job = world.submit("too-long", env=sim(), max_runtime=600)
     world.tick()

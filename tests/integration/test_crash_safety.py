@@ -14,7 +14,7 @@ from scheduler.emulator import FaultRule
 from scheduler.policy.config import ForeignIdleRule
 from scheduler.runpod.models import DeployRequest
 
-from .conftest import FLOOR, GPU, IMAGE, ON_DEMAND, World, expected_bid, sim
+from .conftest import BOTH_APIS, FLOOR, GPU, IMAGE, ON_DEMAND, World, expected_bid, sim
 
 
 def _launch(job: int, kind: AttemptKind = AttemptKind.SPOT) -> Launch:
@@ -32,6 +32,7 @@ def _launch(job: int, kind: AttemptKind = AttemptKind.SPOT) -> Launch:
     )
 
 
+@BOTH_APIS
 def test_intent_row_without_pod_ends_launch_failed_after_grace_and_relaunches(
     world: World,
 ) -> None:
@@ -116,6 +117,7 @@ def test_create_that_timed_out_before_reaching_runpod_is_relaunched_once(world: 
     assert [p["id"] for p in world.pods()] == [second["pod_id"]]
 
 
+@BOTH_APIS
 def test_restarted_daemon_continues_a_running_job_without_relaunching(world: World) -> None:
     job = world.submit("survivor", env=sim(busy=900, then="terminate"))
     world.tick()
@@ -123,7 +125,7 @@ def test_restarted_daemon_continues_a_running_job_without_relaunching(world: Wor
     assert world.state(job) == "running"
     pod_id = world.attempts(job)[0]["pod_id"]
     spend_before = world.job(job)["spend"]
-    creates = world.emu.state()["requests"]["byField"]["podRentInterruptable"]
+    creates = world.creates()
 
     world.restart()
     world.run(1)
@@ -133,7 +135,7 @@ def test_restarted_daemon_continues_a_running_job_without_relaunching(world: Wor
     world.run_until(lambda: world.state(job) == "succeeded", limit=15)
     (attempt,) = world.attempts(job)
     assert attempt["pod_id"] == pod_id
-    assert world.emu.state()["requests"]["byField"]["podRentInterruptable"] == creates
+    assert world.creates() == creates
     assert world.job(job)["money"]["spend"] == pytest.approx(
         world.emu.billing_total(pod_id), rel=0.02
     )
@@ -152,6 +154,7 @@ def _deploy(world: World, name: str, env: dict[str, str]) -> str:
     return pod.id
 
 
+@BOTH_APIS
 def test_orphan_pod_is_terminated_after_orphan_grace_and_foreign_pods_are_left_alone(
     world: World,
 ) -> None:
@@ -170,6 +173,7 @@ def test_orphan_pod_is_terminated_after_orphan_grace_and_foreign_pods_are_left_a
     assert world.emu.state()["requests"]["byField"].get("podStop", 0) == 0
 
 
+@BOTH_APIS
 def test_foreign_idle_rule_stops_only_matching_idle_pods(world: World) -> None:
     world.set_policy(foreign_idle=ForeignIdleRule(name_pattern="my-*", idle_timeout=600))
     busy_notebook = _deploy(world, "my-notebook", sim(busy=1200))  # busy, then idle

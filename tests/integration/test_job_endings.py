@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import pytest
 
-from .conftest import ON_DEMAND, World, sim
+from .conftest import BOTH_APIS, ON_DEMAND, World, sim
 
 
 def _ended_at(world: World, job: int) -> float:
@@ -15,6 +15,7 @@ def _ended_at(world: World, job: int) -> float:
     return (attempt["ended_at"] - world.emu.world.origin).total_seconds()
 
 
+@BOTH_APIS
 def test_pod_that_terminates_itself_means_succeeded(world: World) -> None:
     job = world.submit("terminates", env=sim(busy=600, then="terminate"))
     world.tick()
@@ -35,6 +36,7 @@ def test_pod_that_terminates_itself_means_succeeded(world: World) -> None:
     assert world.pod(pod_id)["runningSeconds"] == pytest.approx(620)
 
 
+@BOTH_APIS
 @pytest.mark.parametrize(
     ("on_idle", "pod_after"), [("terminate", "TERMINATED"), ("stop", "EXITED")]
 )
@@ -82,6 +84,7 @@ def test_idle_stopped_pod_is_kept_not_swept_as_an_orphan(world: World) -> None:
     assert world.pod(pod_id)["desiredStatus"] == "EXITED"
 
 
+@BOTH_APIS
 def test_on_demand_pod_that_stops_itself_means_succeeded(world: World) -> None:
     # spot is out of reach (limit under the floor): on-demand once fallback_after has passed
     job = world.submit(

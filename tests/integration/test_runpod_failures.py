@@ -8,7 +8,7 @@ import pytest
 
 from scheduler.emulator import FaultRule
 
-from .conftest import GPU, World, sim
+from .conftest import BOTH_APIS, GPU, World, sim
 
 RETRIES = 4  # the client's default RetryPolicy.max_attempts for reads
 
@@ -19,6 +19,7 @@ def _picture(world: World) -> tuple[object, ...]:
     return tuple(jobs), tuple(pods)
 
 
+@BOTH_APIS
 @pytest.mark.parametrize("kind", ["http_503", "timeout"])
 def test_pod_list_failure_fails_the_tick_without_changes_then_recovers(
     world: World, kind: str
@@ -28,7 +29,7 @@ def test_pod_list_failure_fails_the_tick_without_changes_then_recovers(
     world.run(1)
     queued = world.submit("queued", env=sim())
     before = _picture(world)
-    world.emu.inject_faults(FaultRule(kind, match="ListPods", count=RETRIES))
+    world.emu.inject_faults(FaultRule(kind, match=world.list_match, count=RETRIES))
 
     report = world.run(1)
 
@@ -58,12 +59,13 @@ def test_pod_list_failure_that_a_retry_absorbs_does_not_fail_the_tick(world: Wor
     assert world.state(job) == "launching"
 
 
+@BOTH_APIS
 def test_market_failure_holds_launches_but_running_jobs_carry_on(world: World) -> None:
     running = world.submit("running", env=sim(busy=120, then="terminate"))
     world.tick()
     world.run(1)
     queued = world.submit("queued", env=sim())
-    world.emu.inject_faults(FaultRule("http_503", match="gpuTypes"))
+    world.emu.inject_faults(FaultRule("http_503", match=world.market_match))
 
     report = world.run(3)
 
@@ -78,6 +80,7 @@ def test_market_failure_holds_launches_but_running_jobs_carry_on(world: World) -
     assert world.state(queued) == "launching"
 
 
+@BOTH_APIS
 def test_auth_failure_is_reported_and_nothing_launches(world: World) -> None:
     job = world.submit("job", env=sim())
     world.emu.inject_faults(FaultRule("unauthorized"))

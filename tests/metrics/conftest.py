@@ -21,6 +21,7 @@ from scheduler.daemon.config import (
     BudgetSection,
     DatabaseSection,
     PolicySection,
+    RunPodSection,
     SchedulerSection,
     Settings,
 )
@@ -33,6 +34,7 @@ from scheduler.emulator.faults import FaultRule
 from scheduler.metrics import Metrics, MetricsServer, make_app
 from scheduler.reconcile import TickReport
 from scheduler.runpod.models import DeployRequest
+from scheduler.runpod.port import ApiChoice
 from scheduler.store import open_engine
 
 START = datetime(2026, 11, 20, 10, 0, tzinfo=UTC)
@@ -56,6 +58,8 @@ class Rig:
         self.emu = Emulator(self.clock, seed=3, api_key=KEY, startup_delay=30.0, **emu)
         self.settings = Settings(
             state_dir=str(tmp_path),
+            # These tests inject faults into GraphQL documents and read GraphQL operation names.
+            runpod=RunPodSection(api=ApiChoice.GRAPHQL),
             database=DatabaseSection(url=db_url),
             scheduler=SchedulerSection(
                 tick_interval=30, price_sample_interval=300, stale_after=120

@@ -63,7 +63,7 @@ def test_the_extractor_finds_names_and_only_names() -> None:
 
 def test_every_alert_rule_is_read_whole() -> None:
     rules = dict(rule_exprs((MONITORING / "alerts.yml").read_text()))
-    assert len(rules) == 9  # as `promtool check rules` counts them (test_promtool.py)
+    assert len(rules) == 10  # as `promtool check rules` counts them (test_promtool.py)
     assert rules["SpotschedDown"] == 'up{job="spotsched"} == 0 or absent(up{job="spotsched"})'
     assert rules["SpotschedSpendRateOverCap"] == (
         "sum by (instance, job) (rate(spotsched_spend_dollars_total[15m])) * 3600"

@@ -207,7 +207,7 @@ def test_prometheus_scrapes_the_daemon_and_answers_a_spend_query(tmp_path: Path)
                 ) == pytest.approx(0.21)
                 rules = httpx.get(f"{prom}/api/v1/rules", timeout=10).json()
                 loaded = [r["name"] for g in rules["data"]["groups"] for r in g["rules"]]
-                assert len(loaded) == 9 and "SpotschedDown" in loaded
+                assert len(loaded) == 10 and "SpotschedDown" in loaded
                 firing = _query(prom, 'ALERTS{alertstate="firing"}')
                 assert firing == [], json.dumps(firing)
                 assert prom_proc.poll() is None

@@ -23,7 +23,7 @@ def _promtool(*args: str, stdin: str | None = None) -> subprocess.CompletedProce
 def test_alert_rules_are_valid() -> None:
     run = _promtool("check", "rules", "alerts.yml")
     assert run.returncode == 0, run.stdout + run.stderr
-    assert "SUCCESS: 9 rules found" in run.stdout
+    assert "SUCCESS: 10 rules found" in run.stdout
 
 
 def test_alert_rule_unit_tests_pass() -> None:

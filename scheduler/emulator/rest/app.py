@@ -20,14 +20,13 @@ What it must not do: know sockets or httpx, or log API keys.
 from __future__ import annotations
 
 import re
-import time
 from dataclasses import dataclass
 from functools import cache
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs
 
 from scheduler.emulator.faults import FaultRule
-from scheduler.emulator.handler import HttpRequest, HttpResponse, key_matches
+from scheduler.emulator.handler import HttpRequest, HttpResponse, gave_up_waiting, key_matches
 from scheduler.emulator.rest import (
     account,
     billing,
@@ -181,7 +180,8 @@ def _answer(emu: Emulator, request: HttpRequest) -> HttpResponse:
         if rule is not None:
             emu.stats.fault(rule.kind)
             if rule.kind == "delay" and rule.phase == "before":
-                time.sleep(rule.seconds or 0.0)
+                if gave_up_waiting(emu, rule, request):
+                    return HttpResponse(504, timeout=0.0)
             elif rule.kind not in ("delay", "timeout_after"):
                 return _with(_fault(rule, operation), limits)
         if operation.method != "GET" and key in emu.rest.config.read_only_keys:
@@ -193,8 +193,9 @@ def _answer(emu: Emulator, request: HttpRequest) -> HttpResponse:
             response = ENDPOINTS[operation.operation_id](ctx)
         if rule is not None and rule.kind == "timeout_after":
             return _fault(rule, operation)
-        if rule is not None and rule.kind == "delay" and rule.phase == "after":
-            time.sleep(rule.seconds or 0.0)
+        late = rule is not None and rule.kind == "delay" and rule.phase == "after"
+        if late and rule is not None and gave_up_waiting(emu, rule, request):
+            return HttpResponse(504, timeout=0.0)
         return _with(response, limits)
     except RestError as exc:
         return _with(exc.response(), limits)
