@@ -283,7 +283,8 @@ class RunPodClient:
                         retry_after=exc.retry_after,
                     ) from exc
                 delay = self._retry.delay(attempt - 1, self._rng, exc.retry_after)
-                _log.info(
+                # Debug: the caller logs the final failure once, with the attempt count.
+                _log.debug(
                     "runpod_request_retry",
                     operation=op.name,
                     attempt=attempt,

@@ -13,6 +13,8 @@ import pytest
 import structlog
 
 from scheduler.daemon.logs import configure_logging
+from scheduler.emulator.faults import FaultRule
+from tests.cli.conftest import World
 
 SECRET = "sk-live-LOCAL-VARIABLE-1234"
 
@@ -57,3 +59,42 @@ def test_console_tracebacks_are_plain_and_never_show_local_variables(fmt: str) -
     assert "ValueError: bad answer" in text
     assert SECRET not in text
     assert "locals" not in text
+
+
+# ------------------------------------------------------------------- one line per failing operation
+
+
+def _tick_logging(world: World) -> list[dict]:
+    """One daemon tick with the daemon's default log level, its lines as JSON objects."""
+    stream = io.StringIO()
+    configure_logging("json", "info", stream)
+    world.emu.advance(30)
+    world.service.tick()
+    return [json.loads(line) for line in stream.getvalue().splitlines()]
+
+
+def test_an_outage_logs_one_line_per_failing_operation_with_the_attempt_count(
+    running: World,
+) -> None:
+    running.emu.inject_faults(FaultRule(kind="http_503"))
+    for _ in range(3):
+        lines = _tick_logging(running)
+        assert [line["event"] for line in lines] == ["market_poll_failed", "pod_list_failed"]
+        for line in lines:
+            assert line["error"] == "RunPod failed with HTTP 503 (gave up after 4 attempts)"
+
+
+def test_failing_actions_of_one_kind_are_one_line_with_a_count(running: World) -> None:
+    for name in ("second", "third"):
+        running.submit(name)
+    running.tick()
+    running.tick()
+    assert {j["state"] for j in running.service.store.list_jobs()} == {"running"}
+    for job in running.service.store.list_jobs():
+        running.service.store.request_cancel(job["id"], running.clock.now())
+    running.emu.inject_faults(FaultRule(kind="http_503", match="podTerminate"))
+    lines = _tick_logging(running)
+    failed = [line for line in lines if line["level"] in ("warning", "error")]
+    assert len(failed) == 1, failed
+    assert failed[0]["event"] == "action_failed" and failed[0]["count"] == 3
+    assert failed[0]["action"] == "EndAttempt" and "gave up after 4 attempts" in failed[0]["error"]
