@@ -4,6 +4,7 @@ and for scripts (`--json`, stable snake_case fields). Read-only.
 
 from __future__ import annotations
 
+import json
 import ssl
 from collections import Counter
 from datetime import UTC, datetime, timedelta
@@ -166,6 +167,46 @@ def _used(spent: float, limit: float | None) -> float | None:
     return None if limit is None else 100 * spent / limit
 
 
+def tick_errors(facts: dict[str, tuple[str, datetime | None]]) -> list[dict[str, Any]]:
+    """What failed in the daemon's latest tick (the `tick_errors` fact), oldest format-proof:
+    a fact that is not a JSON list of objects reads as no errors."""
+    value, updated = facts.get("tick_errors", ("[]", None))
+    try:
+        entries = json.loads(value)
+    except ValueError:
+        return []
+    if not isinstance(entries, list):
+        return []
+    at = updated.replace(tzinfo=UTC) if updated and updated.tzinfo is None else updated
+    return [e | {"at": at} for e in entries if isinstance(e, dict)]
+
+
+def cause(
+    errors: list[dict[str, Any]], url: str, age: float | None, stale_after: float
+) -> str | None:
+    """The one sentence that says why the daemon is not working, from what it recorded."""
+    auth = [e for e in errors if e.get("kind") == "authentication"]
+    if auth:
+        return (
+            f"RunPod rejects the API key ({auth[0].get('operation')}: {auth[0].get('message')}): "
+            "check RUNPOD_API_KEY, the runpod-api-key credential or [runpod] api_key_file"
+        )
+    unreachable = [e for e in errors if e.get("kind") == "transient"]
+    if unreachable:
+        return f"RunPod unreachable at {url} ({unreachable[0].get('message')})"
+    if errors:
+        e = errors[0]
+        return f"{e.get('operation')} failed: {e.get('message')}"
+    if age is None:
+        return "no tick recorded in this database: is `spotsched run` running on it?"
+    if age > stale_after:
+        return (
+            f"no tick for {format_duration(age)} (stale after {format_duration(stale_after)}): "
+            "is `spotsched run` running? (journalctl -u spotsched)"
+        )
+    return None
+
+
 def status_report(
     settings: Settings,
     facts: dict[str, tuple[str, datetime | None]],
@@ -182,8 +223,13 @@ def status_report(
     spend_month = sum((r["spend"] for r in by_day), 0.0)
     b = settings.budget
     counts = Counter(j["state"] for j in jobs)
+    errors = tick_errors(facts)
+    url = facts.get("runpod_api_url", (settings.runpod.api_url, None))[0]
     return {
         "healthy": age is not None and age <= stale_after,
+        "cause": cause(errors, url, age, stale_after),
+        "tick_errors": errors,
+        "runpod_api_url": url,
         "checked_at": now,
         "last_tick_at": last,
         "last_tick_age_seconds": age,
@@ -213,6 +259,12 @@ def _print_status(r: dict[str, Any]) -> None:
         ago = format_duration(max(age, 0.0))
         tick = f"{word}: last tick {last:%Y-%m-%d %H:%M:%S} UTC, {ago} ago (stale after {stale})"
     out.print(f"daemon   {tick}")
+    if r["cause"] is not None:
+        out.print(f"cause    [bold red]{escape(r['cause'])}[/]")
+    for e in r["tick_errors"]:
+        what, message = escape(str(e.get("operation"))), escape(str(e.get("message")))
+        count = f" ({e.get('count')} times)" if (e.get("count") or 1) > 1 else ""
+        out.print(f"error    {what}: {message}{count}")
     spot = {True: "available", False: f"[yellow]{SPOT_UNAVAILABLE}[/]", None: "unknown"}
     out.print(f"spot     {spot[r['spot_capable']]}")
     m = r["metrics"]

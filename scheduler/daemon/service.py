@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime, timedelta
+from urllib.parse import urlsplit
 
 import httpx
 import structlog
@@ -37,6 +38,18 @@ def _both(
         second(record)
 
     return both
+
+
+def public_url(url: str) -> str:
+    """`url` without user-info, query or fragment: safe to store and to show."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    host = f"[{host}]" if ":" in host else host
+    try:
+        port = f":{parts.port}" if parts.port else ""
+    except ValueError:
+        port = ""
+    return f"{parts.scheme}://{host}{port}{parts.path}" if parts.scheme else ""
 
 
 def reconciler_settings(settings: Settings) -> ReconcilerSettings:
@@ -85,6 +98,9 @@ class Service:
     def prepare(self) -> None:
         """Bring the schema to head and sync the jobs file; called once before the first tick."""
         upgrade(self.engine)
+        # For `spotsched status`: where this daemon looks for RunPod ("unreachable at URL").
+        url = public_url(self.settings.runpod.api_url)
+        self.store.set_facts({"runpod_api_url": url}, self.clock.now())
         self.sync_jobs_file()
 
     def sync_jobs_file(self) -> list[tuple[int, str]]:
