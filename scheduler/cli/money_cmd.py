@@ -91,7 +91,7 @@ def cost(
 ) -> None:
     """Spend from the ledger against the on-demand counterfactual: savings, waste, GPU-hours."""
     start = parse_since(since, utc_now())
-    with opened_store(config, db) as (store, _settings):
+    with opened_store(config, db, read_only=True) as (store, _settings):
         summary = cost_summary(store.cost_report(start, by.value), by.value, start)
     if as_json:
         print_json(summary)
@@ -296,7 +296,7 @@ def status(config: ConfigOption = None, db: DbOption = None, as_json: JsonOption
     settings = settings_from(config)
     now = utc_now()
     month_start = now.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
-    with store_at(settings, db) as store:
+    with store_at(settings, db, read_only=True) as store:
         facts = store.facts()
         by_day = store.cost_report(month_start, "day")
         jobs = store.list_jobs(None, limit=10**9)
