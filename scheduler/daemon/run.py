@@ -7,6 +7,7 @@ configuration and the jobs file.
 
 from __future__ import annotations
 
+import os
 import signal
 import threading
 from collections.abc import Mapping
@@ -19,11 +20,19 @@ import httpx
 import structlog
 from apscheduler.schedulers.blocking import BlockingScheduler
 from prometheus_client import CollectorRegistry, PlatformCollector, ProcessCollector
+from sqlalchemy.exc import DBAPIError
 
 from scheduler import __version__
 from scheduler.daemon.config import Settings, load_settings
 from scheduler.daemon.logs import configure_logging
 from scheduler.daemon.notify import Notifier
+from scheduler.daemon.preflight import (
+    StartupError,
+    check_port,
+    check_settings,
+    environment_warnings,
+    explain_database_error,
+)
 from scheduler.daemon.secrets import load_api_key
 from scheduler.daemon.service import Service
 from scheduler.domain.clock import SystemClock
@@ -42,7 +51,11 @@ def build_service(
         log.warning("api_key_file_permissions", detail=warning)
     if key.value is None:
         log.warning("api_key_missing", detail="market reads only; pods cannot be listed or created")
-    Path(settings.state_dir).mkdir(parents=True, exist_ok=True)
+    try:
+        Path(settings.state_dir).mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        where = settings.state_dir
+        raise StartupError(f"cannot create state_dir {where}: {exc.strerror}") from None
     http = httpx.Client(
         timeout=settings.runpod.timeout,
         headers={"User-Agent": f"spotsched/{__version__}"},
@@ -73,6 +86,12 @@ class Daemon:
         self.environ = environ
         self.settings = load_settings(config_path, environ)
         configure_logging(self.settings.log.format, self.settings.log.level)
+        for name, why in environment_warnings(os.environ if environ is None else environ):
+            log.warning("environment_variable_ignored", name=name, detail=why)
+        for problem in check_settings(self.settings):
+            raise problem
+        if self.settings.metrics.enabled:
+            check_port(self.settings.metrics.host, self.settings.metrics.port)
         self.metrics, registry = build_metrics(self.settings)
         self.service = build_service(self.settings, environ, self.metrics)
         m = self.settings.metrics
@@ -135,7 +154,10 @@ class Daemon:
         self.scheduler.shutdown(wait=True)
 
     def run(self) -> int:
-        self.service.prepare()
+        try:
+            self.service.prepare()
+        except DBAPIError as exc:
+            raise explain_database_error(self.settings.database_url, exc) from None
         if self.metrics_server is not None:
             self.metrics_server.start()
         interval = self.settings.scheduler.tick_interval
