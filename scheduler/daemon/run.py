@@ -131,13 +131,22 @@ class Daemon:
             log.exception("retention_failed")
 
     def _reload(self) -> None:
+        """SIGHUP: the new configuration and jobs file are applied whole, or not at all."""
         self.notifier.reloading()
         try:
             settings = load_settings(self.config_path, self.environ)
             self.service.reload(settings)
-            self.settings = settings
         except SpotschedError as exc:
-            log.error("config_reload_failed", error=exc.message)
+            log.error("config_reload_failed", error=exc.message, applied=False)
+        except Exception:
+            log.exception("config_reload_failed", applied=False)
+        else:
+            old, self.settings = self.settings, settings
+            if settings.log != old.log:
+                configure_logging(settings.log.format, settings.log.level)
+            interval = settings.scheduler.tick_interval
+            if interval != old.scheduler.tick_interval:
+                self.scheduler.reschedule_job("reconcile", trigger="interval", seconds=interval)
         finally:
             self.notifier.ready("reloaded")
 

@@ -40,6 +40,29 @@ def _both(
     return both
 
 
+RESTART_ONLY = ("state_dir", "database", "metrics", "runpod")
+"""Settings read once at start (the engine, the metrics server, the RunPod client and key)."""
+
+
+def restart_only_changes(old: Settings, new: Settings) -> list[str]:
+    """Dotted names of the settings in `RESTART_ONLY` that differ between `old` and `new`."""
+
+    def flat(value: object, prefix: str) -> dict[str, object]:
+        if isinstance(value, dict):
+            out: dict[str, object] = {}
+            for k, v in value.items():
+                out |= flat(v, f"{prefix}.{k}" if prefix else k)
+            return out
+        return {prefix: value}
+
+    before, after = old.model_dump(), new.model_dump()
+    changed = []
+    for name in RESTART_ONLY:
+        a, b = flat(before[name], name), flat(after[name], name)
+        changed += sorted(k for k in a.keys() | b.keys() if a.get(k) != b.get(k))
+    return changed
+
+
 def public_url(url: str) -> str:
     """`url` without user-info, query or fragment: safe to store and to show."""
     parts = urlsplit(url)
@@ -103,8 +126,9 @@ class Service:
         self.store.set_facts({"runpod_api_url": url}, self.clock.now())
         self.sync_jobs_file()
 
-    def sync_jobs_file(self) -> list[tuple[int, str]]:
-        path = self.settings.scheduler.jobs_file
+    def sync_jobs_file(self, settings: Settings | None = None) -> list[tuple[int, str]]:
+        """Upsert the jobs file of `settings` (default: the current ones), all or nothing."""
+        path = (settings or self.settings).scheduler.jobs_file
         if not path:
             return []
         specs = load_jobs_file(path)
@@ -140,11 +164,17 @@ class Service:
         return removed
 
     def reload(self, settings: Settings) -> None:
-        """Apply a new configuration (policy, budgets, jobs file) without a restart."""
+        """Apply a new configuration (policy, budgets, jobs file) without a restart, or none
+        of it: the new jobs file is read, validated and written in one transaction before any
+        setting changes, so a broken one leaves the daemon exactly as it was. Settings that
+        only a restart applies (`RESTART_ONLY`) are named in a log line."""
+        policy, tuning = settings.policy_config(), reconciler_settings(settings)
+        self.sync_jobs_file(settings)
+        pending = restart_only_changes(self.settings, settings)
         self.settings = settings
-        self.reconciler.policy = settings.policy_config()
-        self.reconciler.settings = reconciler_settings(settings)
-        self.sync_jobs_file()
+        self.reconciler.policy, self.reconciler.settings = policy, tuning
+        if pending:
+            log.warning("config_reload_needs_restart", settings=pending)
         log.info("config_reloaded")
 
     def healthy(self, now: datetime) -> bool:
