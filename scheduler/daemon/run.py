@@ -88,8 +88,9 @@ class Daemon:
         configure_logging(self.settings.log.format, self.settings.log.level)
         for name, why in environment_warnings(os.environ if environ is None else environ):
             log.warning("environment_variable_ignored", name=name, detail=why)
-        for problem in check_settings(self.settings):
-            raise problem
+        problems = check_settings(self.settings)
+        if problems:
+            raise problems[0]
         if self.settings.metrics.enabled:
             check_port(self.settings.metrics.host, self.settings.metrics.port)
         self.metrics, registry = build_metrics(self.settings)
@@ -141,7 +142,7 @@ class Daemon:
         except Exception:
             log.exception("config_reload_failed", applied=False)
         else:
-            old, self.settings = self.settings, settings
+            old, self.settings = self.settings, self.service.settings
             if settings.log != old.log:
                 configure_logging(settings.log.format, settings.log.level)
             interval = settings.scheduler.tick_interval

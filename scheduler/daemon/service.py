@@ -167,11 +167,13 @@ class Service:
         """Apply a new configuration (policy, budgets, jobs file) without a restart, or none
         of it: the new jobs file is read, validated and written in one transaction before any
         setting changes, so a broken one leaves the daemon exactly as it was. Settings that
-        only a restart applies (`RESTART_ONLY`) are named in a log line."""
+        only a restart applies (`RESTART_ONLY`) keep their running values and are named in a
+        log line, on every reload until the restart."""
         policy, tuning = settings.policy_config(), reconciler_settings(settings)
         self.sync_jobs_file(settings)
         pending = restart_only_changes(self.settings, settings)
-        self.settings = settings
+        running = {name: getattr(self.settings, name) for name in RESTART_ONLY}
+        self.settings = settings.model_copy(update=running)
         self.reconciler.policy, self.reconciler.settings = policy, tuning
         if pending:
             log.warning("config_reload_needs_restart", settings=pending)

@@ -84,5 +84,11 @@ def test_a_good_reload_applies_and_names_what_needs_a_restart(
     restart = [line for line in lines if line["event"] == "config_reload_needs_restart"]
     assert [line["settings"] for line in restart] == [["metrics.port"]]
     assert lines[-1]["event"] == "config_reloaded"
+    assert daemon.service.settings.metrics.port != port  # still the port it listens on
+    assert daemon.service.settings.policy.bid_margin == 0.5
     daemon.tick()
     assert _bids(daemon)["spotsched-2-1"] == 0.30  # min(0.30, 0.20 x 1.5): the new margin
+
+    daemon.service.reload(new)  # until the restart, every reload says so
+    again = [json.loads(line) for line in stream.getvalue().splitlines()]
+    assert [line["settings"] for line in again if "settings" in line] == [["metrics.port"]] * 2
