@@ -72,7 +72,7 @@ def _port_problem(settings: Settings) -> tuple[str | None, str | None]:
     except StartupError as exc:
         if probe_healthz(m)["reachable"]:
             return None, (
-                f"metrics address {m.host}:{m.port} is in use by a running spotsched (its "
+                f"metrics port {m.host}:{m.port} is in use by a running spotsched (its "
                 "/healthz answers): fine for a reload; a second `spotsched run` would fail"
             )
         return exc.message, None

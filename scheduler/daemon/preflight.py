@@ -152,10 +152,10 @@ def check_port(host: str, port: int) -> None:
             s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             s.bind((host, port))
     except OSError as exc:
-        reason = "is in use" if exc.errno == errno.EADDRINUSE else f"cannot be bound ({exc})"
+        reason = "the port is in use" if exc.errno == errno.EADDRINUSE else str(exc)
         raise StartupError(
-            f"metrics address {host}:{port} {reason}: set [metrics] port or host "
-            "(SPOTSCHED_METRICS_PORT), or enabled = false"
+            f"cannot serve metrics on {host}:{port}: {reason} (set [metrics] port or host, "
+            "SPOTSCHED_METRICS_PORT, or enabled = false)"
         ) from None
 
 

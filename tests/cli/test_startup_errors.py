@@ -166,10 +166,10 @@ def test_a_metrics_port_in_use_is_one_line(tmp_path: Path, busy_port: int) -> No
     result = _run(config)
     assert result.returncode == 1
     line = _one_error_line(result.stderr)
-    assert f"metrics address 127.0.0.1:{busy_port} is in use" in line
+    assert f"cannot serve metrics on 127.0.0.1:{busy_port}: the port is in use" in line
     check = spotsched("check-config", "--config", str(config), env={"RUNPOD_API_KEY": KEY})
     assert check.exit_code == 2
-    assert f"metrics address 127.0.0.1:{busy_port} is in use" in check.stderr
+    assert f"cannot serve metrics on 127.0.0.1:{busy_port}: the port is in use" in check.stderr
 
 
 def test_check_config_tells_a_running_daemons_port_from_a_stranger(tmp_path: Path) -> None:
