@@ -270,10 +270,11 @@ def pod_rows(found: tuple[Pod, ...], jobs: dict[int, dict[str, Any]]) -> list[di
     for p in sorted(found, key=lambda p: (p.name, p.id)):
         owned = parse_pod_name(p.name)
         job = jobs.get(owned[0]) if owned else None
-        attempt = next(
-            (a for a in (job or {}).get("attempts", []) if owned and a["number"] == owned[1]),
-            None,
-        )
+        # ours only by the exact name an attempt recorded: another installation's pods are
+        # named `spotsched-...` too
+        attempts = (job or {}).get("attempts", [])
+        attempt = next((a for a in attempts if a["pod_name"] == p.name), None)
+        job = job if attempt is not None else None
         rt = p.runtime
         rows.append(
             {

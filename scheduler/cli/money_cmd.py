@@ -246,6 +246,7 @@ def status_report(
         },
         "jobs": {s.value: counts.get(s.value, 0) for s in JobState},
         "database": settings.database_url.split("://")[0],
+        "installation": facts.get("installation_id", (None, None))[0],
     }
 
 
@@ -265,6 +266,11 @@ def _print_status(r: dict[str, Any]) -> None:
         what, message = escape(str(e.get("operation"))), escape(str(e.get("message")))
         count = f" ({e.get('count')} times)" if (e.get("count") or 1) > 1 else ""
         out.print(f"error    {what}: {message}{count}")
+    if r["installation"]:
+        inst = escape(r["installation"])
+        out.print(f"install  {inst} (its pods are named spotsched-{inst}-<job>-<attempt>)")
+    else:
+        out.print("install  no installation id yet (`spotsched db upgrade` creates it)")
     spot = {True: "available", False: f"[yellow]{SPOT_UNAVAILABLE}[/]", None: "unknown"}
     out.print(f"spot     {spot[r['spot_capable']]}")
     m = r["metrics"]

@@ -25,7 +25,8 @@ DIALECTS = ("sqlite", "postgresql")
 URL_EXAMPLES = "sqlite:////var/lib/spotsched/spotsched.db or postgresql+psycopg://user@host/db"
 PG_CONNECT_TIMEOUT = 5
 # SPOTSCHED_* names that are not settings but still spotsched's own.
-OTHER_ENV = ("CONFIG", "EMULATOR_API_KEY", "JOB_ID", "ATTEMPT")
+# (JOB_ID, ATTEMPT and INSTALLATION are what the daemon puts in a pod's env.)
+OTHER_ENV = ("CONFIG", "EMULATOR_API_KEY", "JOB_ID", "ATTEMPT", "INSTALLATION")
 OTHER_ENV_PREFIXES = ("SIM_",)
 SDK_BASE_URL = "RUNPOD_API_BASE_URL"
 

@@ -119,11 +119,13 @@ class Service:
             metrics.watch(self)
 
     def prepare(self) -> None:
-        """Bring the schema to head and sync the jobs file; called once before the first tick."""
+        """Bring the schema to head, read the installation id and sync the jobs file; called
+        once before the first tick."""
         upgrade(self.engine)
         # For `spotsched status`: where this daemon looks for RunPod ("unreachable at URL").
         url = public_url(self.settings.runpod.api_url)
         self.store.set_facts({"runpod_api_url": url}, self.clock.now())
+        log.info("installation", installation_id=self.store.installation(self.clock.now()))
         self.sync_jobs_file()
 
     def sync_jobs_file(self, settings: Settings | None = None) -> list[tuple[int, str]]:

@@ -213,7 +213,7 @@ class Metrics:
             self._market.update(report.market_view, report.now)
         fleet, jobs = state.fleet, state.jobs
         if report.ok:
-            fleet = fleet_view(report.pods, report.jobs)
+            fleet = fleet_view(report.pods, report.jobs, report.own_pods)
             jobs = jobs_view(report.jobs, report.actions, report.applied.holds, report.now)
             for kind, waited in self._waits.new(report.jobs):
                 self.queue_wait.labels(kind).observe(waited)

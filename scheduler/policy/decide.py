@@ -195,12 +195,16 @@ def _budget_gate(offer: Offer, burn: float, snap: Snapshot, cfg: PolicyConfig) -
 
 
 def _strays(snap: Snapshot, cfg: PolicyConfig) -> list[Action]:
+    """Orphans (pods of this installation no live attempt owns) and idle foreign pods.
+
+    A `spotsched-` pod that is not ours (`Snapshot.ours`: a neighbour installation's, or a
+    person's) is never touched, not even by the foreign idle rule."""
     owned = {j.live.pod_name for j in snap.jobs if j.live is not None} | snap.kept_pods
     out: list[Action] = []
     rule = cfg.foreign_idle
     for pod in sorted(snap.pods, key=lambda p: p.pod_id):
         if pod.name.startswith(POD_NAME_PREFIX):
-            if pod.name in owned or pod.first_seen is None:
+            if pod.name in owned or pod.first_seen is None or not snap.ours(pod):
                 continue
             if (snap.now - pod.first_seen).total_seconds() >= cfg.orphan_grace:
                 out.append(TerminateOrphan(pod.pod_id, pod.name, "orphan"))

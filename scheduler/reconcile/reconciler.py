@@ -17,7 +17,14 @@ import structlog
 
 from scheduler.domain.actions import Action
 from scheduler.domain.clock import Clock
-from scheduler.domain.views import POD_NAME_PREFIX, JobView, MarketView, PodView, Snapshot
+from scheduler.domain.views import (
+    POD_NAME_PREFIX,
+    JobView,
+    MarketView,
+    PodView,
+    Snapshot,
+    pod_installation,
+)
 from scheduler.policy import PolicyConfig, decide
 from scheduler.reconcile.apply import Applier, ApplyResult
 from scheduler.reconcile.observe import PodMemory, market_view
@@ -59,6 +66,9 @@ class TickReport:
     """One entry per failing operation (see `TICK_ERRORS_FACT`)."""
     auth_failed: bool = False
     spot_capable: bool | None = None
+    own_pods: frozenset[str] = frozenset()
+    """Ids of the listed pods that are this installation's (`Snapshot.ours`, or a live
+    attempt's): metrics count only these as the daemon's fleet."""
 
 
 class Reconciler:
@@ -110,6 +120,13 @@ class Reconciler:
             p.name for p in pods if p.name.startswith(POD_NAME_PREFIX) and p.name not in owned
         ]
         kept = self.store.kept_pods(strays) if strays else frozenset()
+        installation = self.store.installation(now)
+        unmarked = [  # named like ours but not with our id: ours only if an attempt recorded it
+            p.id
+            for p in pods
+            if p.name.startswith(POD_NAME_PREFIX) and pod_installation(p.name) != installation
+        ]
+        recorded = self.store.recorded_pods(unmarked) if unmarked else frozenset()
         pod_views = self.memory.views(pods, now, self._threshold(owned), set(owned) | kept)
         mview = None
         if market is not None:
@@ -123,6 +140,8 @@ class Reconciler:
             money=money,
             history=history,
             kept_pods=kept,
+            installation=installation,
+            recorded_pods=recorded,
         )
 
         report.actions = decide(snapshot, self.policy)
@@ -142,6 +161,9 @@ class Reconciler:
             snapshot.jobs,
         )
         report.spot_capable = mview.spot_capable if mview is not None else None
+        report.own_pods = frozenset(
+            p.pod_id for p in pod_views if snapshot.ours(p) or p.name in owned
+        )
         self._record(now, mview, report)
 
     def _combos(self, jobs: list[JobView]) -> list[tuple[int, bool]]:

@@ -18,7 +18,7 @@ from scheduler.domain.actions import Launch
 from scheduler.domain.job import JobSpec
 from scheduler.domain.states import TERMINAL_JOB_STATES, EndReason, JobState
 from scheduler.domain.views import AttemptView, JobView, Money, Quote, SpotHistory
-from scheduler.store import attempts, jobs, ledger, prices, reports, views
+from scheduler.store import attempts, installation, jobs, ledger, prices, reports, views
 from scheduler.store.ledger import Observation
 from scheduler.store.tables import JobEventRow, JobRow
 from scheduler.store.transitions import move_job
@@ -35,6 +35,7 @@ class Store:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self._specs = views.SpecCache()  # open jobs' parsed specs, across ticks
+        self._installation: str | None = None  # never changes once read
 
     @contextmanager
     def session(self) -> Iterator[Session]:
@@ -92,6 +93,18 @@ class Store:
     def kept_pods(self, names: list[str]) -> frozenset[str]:
         with self.session() as s:
             return views.kept_pods(s, names)
+
+    def installation(self, now: datetime) -> str:
+        """This database's installation id (created if missing): it names and owns our pods."""
+        if self._installation is None:
+            with self.session() as s:
+                self._installation = installation.installation_id(s, now)
+        return self._installation
+
+    def recorded_pods(self, pod_ids: Iterable[str]) -> frozenset[str]:
+        """Of these pod ids, those an attempt of this database recorded."""
+        with self.session() as s:
+            return installation.recorded_pods(s, pod_ids)
 
     # -- lifecycle writes --------------------------------------------------------------------
     def move_job(

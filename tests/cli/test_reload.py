@@ -14,6 +14,7 @@ import pytest
 from scheduler.daemon.config import load_settings
 from scheduler.daemon.logs import configure_logging
 from scheduler.domain.job import JobInputError
+from scheduler.domain.views import parse_pod_name
 from tests.cli.conftest import GPU, World, free_port
 
 JOB = """
@@ -37,9 +38,11 @@ def daemon(tmp_path: Path) -> Iterator[World]:
     world.close()
 
 
-def _bids(world: World) -> dict[str, float]:
-    """What each spot pod costs per hour (one GPU: its bid), as RunPod bills it."""
-    return {p.name: p.cost_per_hr for p in world.service.client.list_pods() if p.is_spot}
+def _bids(world: World) -> dict[tuple[int, int] | None, float]:
+    """What each spot pod costs per hour (one GPU: its bid), as RunPod bills it, by (job,
+    attempt)."""
+    pods = world.service.client.list_pods()
+    return {parse_pod_name(p.name): p.cost_per_hr for p in pods if p.is_spot}
 
 
 def _new_settings(world: World, tmp_path: Path, jobs: str, **sections: dict[str, object]):
@@ -54,7 +57,7 @@ def _new_settings(world: World, tmp_path: Path, jobs: str, **sections: dict[str,
 
 def test_a_broken_jobs_file_applies_nothing(daemon: World, tmp_path: Path) -> None:
     daemon.tick()
-    assert _bids(daemon) == {"spotsched-1-1": 0.21}  # 0.20 x (1 + 0.05)
+    assert _bids(daemon) == {(1, 1): 0.21}  # 0.20 x (1 + 0.05)
     before = daemon.service.settings
     broken = JOB.format(name="second", gpu=GPU) + JOB.format(name="third", gpu=GPU).replace(
         "max_spot_price = 0.30", 'max_spot_price = "cheap"'
@@ -67,7 +70,7 @@ def test_a_broken_jobs_file_applies_nothing(daemon: World, tmp_path: Path) -> No
     daemon.submit("later")
     daemon.tick()
     assert [j["name"] for j in daemon.service.store.list_jobs()] == ["later", "first"]
-    assert _bids(daemon)["spotsched-2-1"] == 0.21  # the old margin, not 0.30
+    assert _bids(daemon)[(2, 1)] == 0.21  # the old margin, not 0.30
 
 
 def test_a_good_reload_applies_and_names_what_needs_a_restart(
@@ -87,7 +90,7 @@ def test_a_good_reload_applies_and_names_what_needs_a_restart(
     assert daemon.service.settings.metrics.port != port  # still the port it listens on
     assert daemon.service.settings.policy.bid_margin == 0.5
     daemon.tick()
-    assert _bids(daemon)["spotsched-2-1"] == 0.30  # min(0.30, 0.20 x 1.5): the new margin
+    assert _bids(daemon)[(2, 1)] == 0.30  # min(0.30, 0.20 x 1.5): the new margin
 
     daemon.service.reload(new)  # until the restart, every reload says so
     again = [json.loads(line) for line in stream.getvalue().splitlines()]

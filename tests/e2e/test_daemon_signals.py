@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from scheduler.domain.views import parse_pod_name
 from tests.e2e.processes import (
     Admin,
     cli,
@@ -143,12 +144,13 @@ def test_a_reload_with_a_broken_jobs_file_applies_nothing(tmp_path: Path) -> Non
             )
         db = f"sqlite:///{state_dir / 'spotsched.db'}"
 
-        def bids() -> dict[str, float]:
-            return {p["name"]: p["costPerHr"] for p in admin.pods(live_only=False)}
+        def bids() -> dict[tuple[int, int] | None, float]:
+            pods = admin.pods(live_only=False)
+            return {parse_pod_name(p["name"]): p["costPerHr"] for p in pods}
 
         try:
-            wait_for("the first pod", lambda: bids().get("spotsched-1-1"))
-            assert bids()["spotsched-1-1"] == pytest.approx(0.21)  # 0.20 x (1 + 0.05)
+            wait_for("the first pod", lambda: bids().get((1, 1)))
+            assert bids()[(1, 1)] == pytest.approx(0.21)  # 0.20 x (1 + 0.05)
 
             configure(0.5)
             jobs_file.write_text(
@@ -158,15 +160,15 @@ def test_a_reload_with_a_broken_jobs_file_applies_nothing(tmp_path: Path) -> Non
             wait_for("the failed reload", lambda: "config_reload_failed" in log.read_text())
             later = ("--name", "later", "--image", "img", "--gpu", "NVIDIA RTX A5000")
             cli("submit", "--db", db, *later, "--max-spot-price", "0.30")
-            wait_for("the later pod", lambda: bids().get("spotsched-2-1"))
-            assert bids()["spotsched-2-1"] == pytest.approx(0.21)  # the old margin
+            wait_for("the later pod", lambda: bids().get((2, 1)))
+            assert bids()[(2, 1)] == pytest.approx(0.21)  # the old margin
             assert "second" not in jobs(db)
 
             configure(0.5, metrics_enabled=True)
             jobs_file.write_text(JOB.format(name="third", price=0.30))
             daemon.send_signal(signal.SIGHUP)
-            wait_for("the third pod", lambda: bids().get("spotsched-3-1"))
-            assert bids()["spotsched-3-1"] == pytest.approx(0.30)  # min(0.30, 0.20 x 1.5)
+            wait_for("the third pod", lambda: bids().get((3, 1)))
+            assert bids()[(3, 1)] == pytest.approx(0.30)  # min(0.30, 0.20 x 1.5)
         finally:
             code = stop(daemon)
         text = log.read_text()

@@ -51,7 +51,7 @@ def test_spot_switched_off_is_detected_and_jobs_go_on_demand(world: World) -> No
     assert detail["state"] == "launching"
     assert detail["reason"] == "on_demand launch: spot_unavailable"
     (pod,) = world.pods()
-    assert pod["name"] == f"spotsched-{either}-1"
+    assert pod["name"] == world.pod_name(either, 1)
     assert pod["podType"] == "RESERVED"
     # a job that never allows on-demand waits, and RunPod is never asked for spot
     assert world.state(spot_only) == "queued"

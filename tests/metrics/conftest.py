@@ -185,8 +185,9 @@ def live_scrape(tmp_path_factory: pytest.TempPathFactory, _sqlite_template: Path
         rig.pin(spot=0.20, on_demand=0.40)
         rig.submit("deadline-job", deadline=START + timedelta(days=1), estimated_runtime="2h")
         rig.submit("cheap-job", max_spot_price=0.05)  # under the market: held
-        rig.service.client.deploy(  # a pod with the daemon's prefix that no job owns
-            DeployRequest(name="spotsched-99-1", image_name="img", gpu_type_id=GPU)
+        ours = rig.service.store.installation(rig.clock.now())
+        rig.service.client.deploy(  # a pod of this installation that no job owns
+            DeployRequest(name=f"spotsched-{ours}-99-1", image_name="img", gpu_type_id=GPU)
         )
         for _ in range(3):
             rig.tick()

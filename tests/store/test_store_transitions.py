@@ -123,7 +123,12 @@ def test_begin_attempt_names_and_numbers_pods(
     job = store.submit(new_spec(), clock.now())
     other = store.submit(new_spec("other"), clock.now())
     first = store.begin_attempt(new_launch(job, gpu_count=2, bid=0.25), clock.now())
-    assert (first.number, first.pod_name, first.state) == (1, f"spotsched-{job}-1", "launching")
+    ours = store.installation(clock.now())  # the pod names carry this database's id
+    assert (first.number, first.pod_name, first.state) == (
+        1,
+        f"spotsched-{ours}-{job}-1",
+        "launching",
+    )
     assert parse_pod_name(first.pod_name) == (job, 1)
     assert first.kind is AttemptKind.SPOT and first.cost_per_hr == pytest.approx(0.5)
     assert first.created_at == clock.now() and first.pod_id is None
@@ -132,9 +137,10 @@ def test_begin_attempt_names_and_numbers_pods(
     clock.advance(20)
     store.fail_launch(first.id, L, clock.now(), "no capacity")
     second = store.begin_attempt(new_launch(job, kind=AttemptKind.ON_DEMAND), clock.now())
-    assert (second.number, second.pod_name) == (2, f"spotsched-{job}-2")
+    assert (second.number, second.pod_name) == (2, f"spotsched-{ours}-{job}-2")
     assert second.kind is AttemptKind.ON_DEMAND and second.bid_per_gpu is None
-    assert store.begin_attempt(new_launch(other), clock.now()).pod_name == f"spotsched-{other}-1"
+    third = store.begin_attempt(new_launch(other), clock.now())
+    assert third.pod_name == f"spotsched-{ours}-{other}-1"
 
     [view] = [v for v in store.load(clock.now())[0] if v.id == job]
     assert view.state is L and view.live is not None and view.live.id == second.id
