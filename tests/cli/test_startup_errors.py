@@ -9,12 +9,18 @@ import os
 import socket
 import subprocess
 import sys
+import typing
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from prometheus_client import CollectorRegistry
+from pydantic import BaseModel
 
+from scheduler.daemon.config import ConfigError, Settings, load_settings
+from scheduler.daemon.preflight import OTHER_ENV, OTHER_ENV_PREFIXES, environment_warnings
 from scheduler.metrics import MetricsServer, make_app
 from tests.cli.conftest import KEY, free_port, spotsched, write_config
 
@@ -226,3 +232,53 @@ def test_unknown_spotsched_variables_are_warned_about_by_name_only(tmp_path: Pat
     assert "warning: SPOTSCHED_METRIC_PORT: not a spotsched setting" in check.stderr
     assert "warning: SPOTSCHED_TICK_INTERVAL: not a spotsched setting" in check.stderr
     assert "SIM_BUSY" not in check.stderr and "value-never-shown" not in check.output
+
+
+def _real_names() -> list[str]:
+    """SPOTSCHED_<SECTION>_<KEY> of every setting, and SPOTSCHED_STATE_DIR."""
+    names = ["SPOTSCHED_STATE_DIR"]
+    for section, field in Settings.model_fields.items():
+        model = next(
+            (a for a in (field.annotation, *typing.get_args(field.annotation)) if _is_model(a)),
+            None,
+        )
+        if model is not None:
+            names += [f"SPOTSCHED_{section}_{key}".upper() for key in model.model_fields]
+    return names
+
+
+def _is_model(annotation: object) -> bool:
+    return isinstance(annotation, type) and issubclass(annotation, BaseModel)
+
+
+REAL = _real_names()
+TYPOS = st.builds(
+    lambda name, i, c: name[:i] + c + name[i + 1 :],
+    st.sampled_from(REAL),
+    st.integers(10, 30),
+    st.sampled_from(["", "S", "_", "X"]),
+)
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    name=st.one_of(
+        st.sampled_from(REAL),
+        TYPOS,
+        st.from_regex(r"SPOTSCHED_[A-Z][A-Z0-9_]{0,24}", fullmatch=True),
+    )
+)
+def test_no_spotsched_variable_is_silently_ignored(name: str) -> None:
+    """Every `SPOTSCHED_*` variable is exactly one of: a setting that takes effect, a setting
+    whose value is refused by an error naming the variable, one of spotsched's own names that
+    are no setting (SPOTSCHED_CONFIG, what the daemon puts in a pod's env), or warned about by
+    name. Never a typo that quietly changes nothing."""
+    environ = {name: "zz-not-a-default"}
+    warned = [n for n, _why in environment_warnings(environ)] == [name]
+    rest = name.removeprefix("SPOTSCHED_")
+    own = rest in OTHER_ENV or rest.startswith(OTHER_ENV_PREFIXES)
+    try:
+        took_effect, refused = load_settings(None, environ=environ) != Settings(), False
+    except ConfigError as exc:
+        took_effect, refused = False, f"{name} (environment)" in exc.message
+    assert [took_effect, refused, own, warned].count(True) == 1, (name, took_effect, refused)
