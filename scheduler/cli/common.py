@@ -94,21 +94,23 @@ def sqlite_file(url: str) -> Path | None:
 
 
 @contextmanager
-def store_at(settings: Settings, db: str | None, *, read_only: bool = False) -> Iterator[Store]:
+def store_at(
+    settings: Settings, db: str | None, *, read_only: bool = False, absent: int = EXIT_FAILURE
+) -> Iterator[Store]:
     """A store on `db` or the configured database. Database errors end the command with a
     message, not a traceback.
 
     Writing commands (`submit`, `cancel`, `db upgrade`) migrate it to head first, so the CLI
     works before the daemon ever ran. Listing commands pass `read_only`: the database is
     opened read-only (a file the user may only read is fine) and never migrated; a missing or
-    older schema is a message saying what to run."""
+    older schema is a message saying what to run, and exit status `absent`."""
     url = db or settings.database_url
     parent = missing_sqlite_folder(url)
     if parent is not None:
         fail(f"database folder {parent} does not exist (set --db or state_dir)", EXIT_INVALID)
     file = sqlite_file(url)
     if read_only and file is not None and not file.exists():
-        fail(f"no database at {file}: {SCHEMA_HINT} (or set --db or state_dir)")
+        fail(f"no database at {file}: {SCHEMA_HINT} (or set --db or state_dir)", absent)
     try:
         engine = open_read_only_engine(url) if read_only else open_engine(url)
     except ArgumentError:  # its message repeats the URL, which may hold a password
@@ -121,7 +123,7 @@ def store_at(settings: Settings, db: str | None, *, read_only: bool = False) -> 
         if read_only:
             problem = schema_problem(engine)
             if problem is not None:
-                fail(f"database {file or _where(url)} {problem}")
+                fail(f"database {file or _where(url)} {problem}", absent)
         else:
             upgrade(engine)
         yield Store(engine)

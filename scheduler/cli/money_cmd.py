@@ -302,7 +302,8 @@ def status(config: ConfigOption = None, db: DbOption = None, as_json: JsonOption
     settings = settings_from(config)
     now = utc_now()
     month_start = now.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
-    with store_at(settings, db, read_only=True) as store:
+    # No database (or no schema) yet: the daemon never ran on it, so it is unhealthy too.
+    with store_at(settings, db, read_only=True, absent=EXIT_UNHEALTHY) as store:
         facts = store.facts()
         by_day = store.cost_report(month_start, "day")
         jobs = store.list_jobs(None, limit=10**9)
