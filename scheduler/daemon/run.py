@@ -144,6 +144,9 @@ class Daemon:
         except Exception:
             log.exception("config_reload_failed", applied=False)
         else:
+            # Not applied until a restart, but checked now: the restart must not be a surprise.
+            for problem in check_settings(settings):
+                log.error("config_restart_would_fail", error=problem.message)
             old, self.settings = self.settings, self.service.settings
             if settings.log != old.log:
                 configure_logging(settings.log.format, settings.log.level)

@@ -122,13 +122,13 @@ def test_a_reload_with_a_broken_jobs_file_applies_nothing(tmp_path: Path) -> Non
         jobs_file.write_text(JOB.format(name="first", price=0.30))
         sections = {"scheduler": {"tick_interval": "0.5s", "jobs_file": str(jobs_file)}}
 
-        def configure(margin: float, metrics_enabled: bool = False) -> Path:
+        def configure(margin: float, database: str | None = None) -> Path:
             return daemon_config(
                 tmp_path / "spotsched.toml",
                 f"{url}/graphql",
                 state_dir,
                 policy={"launch_grace": "5s", "bid_margin": margin},
-                metrics={"enabled": metrics_enabled},
+                **({"database": {"url": database}} if database else {}),
                 **sections,
             )
 
@@ -164,7 +164,7 @@ def test_a_reload_with_a_broken_jobs_file_applies_nothing(tmp_path: Path) -> Non
             assert bids()[(2, 1)] == pytest.approx(0.21)  # the old margin
             assert "second" not in jobs(db)
 
-            configure(0.5, metrics_enabled=True)
+            configure(0.5, database=f"sqlite:///{tmp_path / 'gone' / 'spotsched.db'}")
             jobs_file.write_text(JOB.format(name="third", price=0.30))
             daemon.send_signal(signal.SIGHUP)
             wait_for("the third pod", lambda: bids().get((3, 1)))
@@ -176,4 +176,6 @@ def test_a_reload_with_a_broken_jobs_file_applies_nothing(tmp_path: Path) -> Non
         failed = [line for line in text.splitlines() if "config_reload_failed" in line]
         assert len(failed) == 1 and "max_spot_price" in failed[0], failed
         restart = [line for line in text.splitlines() if "config_reload_needs_restart" in line]
-        assert len(restart) == 1 and "metrics.enabled" in restart[0], restart
+        assert len(restart) == 1 and "database.url" in restart[0], restart
+        surprise = [line for line in text.splitlines() if "config_restart_would_fail" in line]
+        assert len(surprise) == 1 and f"database folder {tmp_path / 'gone'}" in surprise[0]
