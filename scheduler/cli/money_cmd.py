@@ -191,9 +191,11 @@ def cause(
             f"RunPod rejects the API key ({auth[0].get('operation')}: {auth[0].get('message')}): "
             "check RUNPOD_API_KEY, the runpod-api-key credential or [runpod] api_key_file"
         )
-    unreachable = [e for e in errors if e.get("kind") == "transient"]
-    if unreachable:
-        return f"RunPod unreachable at {url} ({unreachable[0].get('message')})"
+    transient = [e for e in errors if e.get("kind") == "transient"]
+    if transient:
+        message = str(transient[0].get("message"))
+        gone = message.startswith(("could not reach RunPod", "RunPod did not answer"))
+        return f"RunPod {'unreachable' if gone else 'failing'} at {url} ({message})"
     if errors:
         e = errors[0]
         return f"{e.get('operation')} failed: {e.get('message')}"

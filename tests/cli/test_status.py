@@ -259,7 +259,8 @@ def test_runpod_unreachable_is_named_with_its_url(running: World, tmp_path: Path
 def test_the_cause_clears_after_a_clean_tick_and_stale_ticks_are_named(running: World) -> None:
     running.emu.inject_faults(FaultRule(kind="http_503", count=8))
     _failing_tick(running)
-    assert _status(running)["cause"].startswith("RunPod unreachable at")
+    assert _status(running)["cause"].startswith("RunPod failing at")
+    assert "(RunPod failed with HTTP 503 (gave up after 4 attempts))" in _status(running)["cause"]
     running.tick()
     report = _status(running)
     assert report["cause"] is None and report["tick_errors"] == []
