@@ -94,23 +94,21 @@ def sqlite_file(url: str) -> Path | None:
 
 
 @contextmanager
-def store_at(
-    settings: Settings, db: str | None, *, read_only: bool = False, absent: int = EXIT_FAILURE
-) -> Iterator[Store]:
+def store_at(settings: Settings, db: str | None, *, read_only: bool = False) -> Iterator[Store]:
     """A store on `db` or the configured database. Database errors end the command with a
     message, not a traceback.
 
     Writing commands (`submit`, `cancel`, `db upgrade`) migrate it to head first, so the CLI
     works before the daemon ever ran. Listing commands pass `read_only`: the database is
     opened read-only (a file the user may only read is fine) and never migrated; a missing or
-    older schema is a message saying what to run, and exit status `absent`."""
+    older schema is a message saying what to run (`database_absent`)."""
     url = db or settings.database_url
     parent = missing_sqlite_folder(url)
     if parent is not None:
         fail(f"database folder {parent} does not exist (set --db or state_dir)", EXIT_INVALID)
-    file = sqlite_file(url)
-    if read_only and file is not None and not file.exists():
-        fail(f"no database at {file}: {SCHEMA_HINT} (or set --db or state_dir)", absent)
+    absent = database_absent(url) if read_only else None
+    if absent is not None:
+        fail(absent)
     try:
         engine = open_read_only_engine(url) if read_only else open_engine(url)
     except ArgumentError:  # its message repeats the URL, which may hold a password
@@ -120,11 +118,7 @@ def store_at(
             EXIT_INVALID,
         )
     try:
-        if read_only:
-            problem = schema_problem(engine)
-            if problem is not None:
-                fail(f"database {file or _where(url)} {problem}", absent)
-        else:
+        if not read_only:
             upgrade(engine)
         yield Store(engine)
     except SpotschedError as exc:
@@ -137,6 +131,26 @@ def store_at(
 
 
 SCHEMA_HINT = "run `spotsched run` or `spotsched db upgrade` first"
+
+
+def database_absent(url: str) -> str | None:
+    """Why a listing finds nothing to read at `url`: no database file, or no spotsched schema
+    or an older one. None when it can be read, or when the problem is another one (a bad URL,
+    an unreachable server), which `store_at` reports itself."""
+    file = sqlite_file(url)
+    if file is not None and not file.exists():
+        return f"no database at {file}: {SCHEMA_HINT} (or set --db or state_dir)"
+    try:
+        engine = open_read_only_engine(url)
+    except ArgumentError:
+        return None
+    try:
+        problem = schema_problem(engine)
+    except (DBAPIError, SpotschedError):
+        return None
+    finally:
+        engine.dispose()
+    return None if problem is None else f"database {file or _where(url)} {problem}"
 
 
 def _where(url: str) -> str:

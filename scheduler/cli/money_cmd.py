@@ -22,6 +22,7 @@ from scheduler.cli.common import (
     ConfigOption,
     DbOption,
     JsonOption,
+    database_absent,
     fail,
     money,
     opened_store,
@@ -304,12 +305,19 @@ def status(config: ConfigOption = None, db: DbOption = None, as_json: JsonOption
     settings = settings_from(config)
     now = utc_now()
     month_start = now.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
-    # No database (or no schema) yet: the daemon never ran on it, so it is unhealthy too.
-    with store_at(settings, db, read_only=True, absent=EXIT_UNHEALTHY) as store:
-        facts = store.facts()
-        by_day = store.cost_report(month_start, "day")
-        jobs = store.list_jobs(None, limit=10**9)
+    # No database (or schema) yet: the daemon never ran there, unhealthy, and a report says so.
+    absent = database_absent(db or settings.database_url)
+    facts: dict[str, tuple[str, datetime | None]] = {}
+    by_day: list[dict[str, Any]] = []
+    jobs: list[dict[str, Any]] = []
+    if absent is None:
+        with store_at(settings, db, read_only=True) as store:
+            facts = store.facts()
+            by_day = store.cost_report(month_start, "day")
+            jobs = store.list_jobs(None, limit=10**9)
     report = status_report(settings, facts, by_day, jobs, now)
+    if absent is not None:
+        report["cause"] = absent
     report["metrics"] = probe_healthz(settings.metrics)
     if as_json:
         print_json(report)
