@@ -19,7 +19,6 @@ import httpx
 import typer
 from rich.console import Group, RenderableType
 from rich.live import Live
-from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
@@ -30,6 +29,7 @@ from scheduler.cli.common import (
     ConfigOption,
     DbOption,
     JsonOption,
+    cell,
     cli_logging,
     fail,
     money,
@@ -351,8 +351,8 @@ def pods(
             owner += f" {r['job_name']}"
         util, up = r["gpu_util_percent"], r["uptime_seconds"]
         table.add_row(
-            escape(r["name"]),
-            escape(r["id"]),
+            cell(r["name"]),
+            cell(r["id"]),
             r["kind"].replace("_", "-"),
             f"{r['gpu_count']}x {r['gpu_type_id'] or '?'}",
             money(r["bid_per_gpu"]),
@@ -360,7 +360,7 @@ def pods(
             r["status"],
             "-" if util is None else f"{util:.0f}%",
             "-" if up is None else format_duration(up),
-            escape(owner),
+            cell(owner),
         )
     out.print(table)
 

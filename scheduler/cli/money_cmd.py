@@ -22,8 +22,10 @@ from scheduler.cli.common import (
     ConfigOption,
     DbOption,
     JsonOption,
+    cell,
     database_absent,
     fail,
+    markup_safe,
     money,
     opened_store,
     out,
@@ -115,7 +117,7 @@ def cost(
         ]
 
     for r in summary["rows"]:
-        table.add_row(*[escape(str(r[k])) for k in first], *cells(r))
+        table.add_row(*[cell(r[k]) for k in first], *cells(r))
     table.add_section()
     table.add_row("[bold]total[/]", *[""] * (len(first) - 1), *cells(summary["total"]))
     out.print(table)
@@ -264,9 +266,9 @@ def _print_status(r: dict[str, Any]) -> None:
         tick = f"{word}: last tick {last:%Y-%m-%d %H:%M:%S} UTC, {ago} ago (stale after {stale})"
     out.print(f"daemon   {tick}")
     if r["cause"] is not None:
-        out.print(f"cause    [bold red]{escape(r['cause'])}[/]")
+        out.print(f"cause    [bold red]{markup_safe(r['cause'])}[/]")
     for e in r["tick_errors"]:
-        what, message = escape(str(e.get("operation"))), escape(str(e.get("message")))
+        what, message = markup_safe(e.get("operation")), markup_safe(e.get("message"))
         count = f" ({e.get('count')} times)" if (e.get("count") or 1) > 1 else ""
         out.print(f"error    {what}: {message}{count}")
     if r["installation"]:

@@ -152,6 +152,11 @@ class Metrics:
             ["reason"],
         )
         self.invalid = counter("jobs_invalid", "Job rows that failed validation.")
+        self.held = counter(
+            "job_rows_held",
+            "Ticks in which a job with a live pod was held because its row cannot be read "
+            "(one per job per tick): fix the row.",
+        )
         self.queue_wait = Histogram(
             PREFIX + "queue_wait_seconds",
             "Time a job waited in the queue before its pod was created, by attempt kind.",
@@ -245,6 +250,8 @@ class Metrics:
         applied = report.applied
         if report.invalid:
             self.invalid.inc(len(report.invalid))
+        if report.held:
+            self.held.inc(len(report.held))
         for kind, gpu, outcome in applied.launches:
             self.launches.labels(kind, outcome).inc()
             if kind == AttemptKind.SPOT.value and outcome != "auth":

@@ -160,7 +160,7 @@ def _launches(
     for job in sorted(jobs, key=_order):
         offer, why = choose_offer(job, snap, cfg)
         if offer is None:
-            out.append(Hold(job.id, why))
+            out.append(Hold(job.id, why + _unlisted(job, snap)))
             continue
         gate = _budget_gate(offer, burn, snap, cfg)
         if gate is not None:
@@ -182,6 +182,23 @@ def _launches(
             )
         )
     return out
+
+
+def _unlisted(job: JobView, snap: Snapshot) -> str:
+    """Which of the job's GPU types the market does not list at its GPU count (a typo in a raw
+    row, or a type RunPod dropped), as a suffix for the hold reason; RunPod may list it later."""
+    assert snap.market is not None
+    market = snap.market
+    missing = [
+        c.gpu_type_id
+        for c in job.spec.gpu_types
+        if market.quote(c.gpu_type_id, job.spec.gpu_count, True) is None
+        and market.quote(c.gpu_type_id, job.spec.gpu_count, False) is None
+    ]
+    if not missing:
+        return ""
+    count = f" at {job.spec.gpu_count} GPUs" if job.spec.gpu_count > 1 else ""
+    return f"; not listed by RunPod{count}: " + ", ".join(map(repr, missing))
 
 
 def _budget_gate(offer: Offer, burn: float, snap: Snapshot, cfg: PolicyConfig) -> str | None:

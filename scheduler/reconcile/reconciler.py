@@ -60,6 +60,8 @@ class TickReport:
     actions: list[Action] = field(default_factory=list)
     applied: ApplyResult = field(default_factory=ApplyResult)
     invalid: list[tuple[int, str]] = field(default_factory=list)
+    held: list[tuple[int, str]] = field(default_factory=list)
+    """Jobs with a live pod whose row cannot be read: the pod is kept, the row must be fixed."""
     accrued: float = 0.0
     errors: list[str] = field(default_factory=list)
     failures: list[dict[str, object]] = field(default_factory=list)
@@ -105,9 +107,11 @@ class Reconciler:
 
     # -- the four steps ------------------------------------------------------------------------
     def _tick(self, now: datetime, report: TickReport) -> None:
-        report.invalid, jobs, money, history = self.store.begin_tick(now)
+        report.invalid, report.held, jobs, money, history = self.store.begin_tick(now)
         for job_id, problem in report.invalid:
             log.warning("job_invalid", job_id=job_id, problem=problem)
+        for job_id, problem in report.held:
+            log.error("job_row_unreadable_pod_held", job_id=job_id, problem=problem)
         combos = self._combos(jobs)
         market = self._observe_market(combos, self._market_filter(jobs, now), report)
         pods = self._observe_pods(report)

@@ -145,3 +145,13 @@ def test_a_neighbours_pod_named_like_our_job_is_not_shown_as_ours(fleet: World) 
     assert theirs["job_name"] is None and theirs["bid_per_gpu"] is None
     mine = next(p for p in report["pods"] if p["name"] == ours(fleet))
     assert mine["job_name"] == "train"
+
+
+def test_pod_names_with_markup_or_terminal_escapes_are_shown_inert(running: World) -> None:
+    """Anyone on the account names pods: a name must neither break the table nor drive the
+    terminal (issue 8, section 4)."""
+    running.deploy("[/bold]\x1b[2J\x1b]0;owned\x07box")
+    result = spotsched("pods", "--config", str(running.config_file), env=WITH_KEY)
+    assert result.exit_code == 0, result.stderr
+    assert "\x1b" not in result.stdout and "\x07" not in result.stdout
+    assert "[/bold]\\x1b[2J" in result.stdout

@@ -269,3 +269,13 @@ def test_the_cause_clears_after_a_clean_tick_and_stale_ticks_are_named(running: 
     report = _status(running)
     assert report["cause"].startswith("no tick for ") and "(stale after 5m)" in report["cause"]
     assert "is `spotsched run` running?" in report["cause"]
+
+
+def test_a_hostile_error_message_is_shown_as_text(running: World) -> None:
+    """RunPod's words reach the terminal as text: no markup, no terminal escapes."""
+    hostile = '[{"operation": "list_pods", "kind": "rejected", "message": "\\u001b[2J[/bold]x"}]'
+    running.service.store.set_facts({"tick_errors": hostile}, running.clock.now())
+    table = spotsched("status", "--config", str(running.config_file))
+    assert "\x1b" not in table.stdout
+    assert "error    list_pods: \\x1b[2J[/bold]x" in table.stdout
+    assert "cause    list_pods failed: \\x1b[2J[/bold]x" in table.stdout

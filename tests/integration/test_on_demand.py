@@ -97,8 +97,7 @@ def test_preempted_spot_job_relaunches_on_demand_when_spot_goes_away(world: Worl
     world.run(1)
     spot_pod = world.attempts(job)[0]["pod_id"]
 
-    world.emu.set_spot_enabled(False)
-    world.emu.preempt(spot_pod)  # RunPod reclaims the GPU and will not resume spot any more
+    world.emu.set_spot_enabled(False)  # RunPod drops the running spot pod with spot itself
     world.run_until(lambda: len(world.attempts(job)) == 2, limit=8)
 
     detail = world.job(job)

@@ -199,11 +199,13 @@ def live_scrape(tmp_path_factory: pytest.TempPathFactory, _sqlite_template: Path
         rig.submit("od-job", max_on_demand_price=0.45)
         rig.tick(400)
         rig.tick()
-        rig.emu.set_spot_enabled(True)
+        rig.emu.set_spot_enabled(True)  # switching it off interrupted the spot pods
+        rig.submit("spot-again-job")  # so a spot pod (and its bid) runs at the scrape
         rig.emu.inject_faults(FaultRule(kind="http_503", match="gpuTypes", count=10))
         rig.tick(400)
         rig.emu.clear_faults()
         rig.tick()
+        rig.tick()  # the new spot job launches once the market poll succeeds again
         text = httpx.get(f"{url}/metrics", timeout=10).text
     finally:
         server.stop()

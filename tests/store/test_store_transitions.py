@@ -4,6 +4,7 @@ one-live-attempt index that refuse impossible rows even from raw SQL."""
 
 from __future__ import annotations
 
+import itertools
 import sqlite3
 from collections.abc import Callable
 from contextlib import closing
@@ -256,6 +257,7 @@ def test_begin_attempt_while_one_is_live_is_refused(
 # -- property: the store is exactly the transition table, applied by compare-and-set ---------
 
 ANY_STATE = st.sampled_from(JobState)
+_EXAMPLES = itertools.count()
 
 
 @settings(
@@ -273,7 +275,8 @@ def test_any_sequence_of_moves_keeps_state_and_events_in_step(
     data: st.DataObject,
     steps: int,
 ) -> None:
-    job = store.submit(new_spec(), clock.now())
+    # one database serves every example: a fresh name each time (one live job per name)
+    job = store.submit(new_spec(f"train-{next(_EXAMPLES)}"), clock.now())
     state, succeeded = Q, 0
     for _ in range(steps):
         # Half the attempts name the state the job is in (as a fresh snapshot would), half a
