@@ -54,7 +54,7 @@ def build_service(
     if key.value is None:
         log.warning("api_key_missing", detail="market reads only; pods cannot be listed or created")
     try:
-        Path(settings.state_dir).mkdir(parents=True, exist_ok=True)
+        Path(settings.state_dir).mkdir(mode=0o700, parents=True, exist_ok=True)
     except OSError as exc:
         where = settings.state_dir
         raise StartupError(f"cannot create state_dir {where}: {exc.strerror}") from None

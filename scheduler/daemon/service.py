@@ -76,7 +76,10 @@ def public_url(url: str) -> str:
 
 
 def reconciler_settings(settings: Settings) -> ReconcilerSettings:
-    return ReconcilerSettings(price_sample_interval=settings.scheduler.price_sample_interval)
+    return ReconcilerSettings(
+        price_sample_interval=settings.scheduler.price_sample_interval,
+        tick_budget=settings.scheduler.tick_budget,
+    )
 
 
 class Service:

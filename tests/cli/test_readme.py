@@ -46,15 +46,16 @@ def test_the_emulator_lines_point_spotsched_and_the_sdk_at_the_emulator(tmp_path
     [block] = _blocks("### The emulator")
     lines = [line.split("   #", 1)[0].strip() for line in block.strip().splitlines()]
     assert lines[0].startswith("spotsched emulator --port 8765")
-    assert "RUNPOD_API_BASE_URL" in block  # the SDK's variable, shown as the SDK's
+    [ours] = [line for line in lines if line.startswith("SPOTSCHED_RUNPOD_API_URL=")]
+    [sdks] = [line for line in lines if line.startswith("RUNPOD_API_BASE_URL=")]
     env = {k: v for k, v in os.environ.items() if not k.startswith(("SPOTSCHED_", "RUNPOD_"))}
     env |= {"HOME": str(tmp_path), "NO_PROXY": "127.0.0.1", "COLUMNS": "200"}
     env["PATH"] = f"{Path(sys.executable).parent}:{env.get('PATH', '')}"  # this spotsched
     with emulator_process() as (url, _proc):
         port = url.rsplit(":", 1)[1]
-        prices = _bash(lines[1].replace("8765", port), cwd=tmp_path, env=env)
+        prices = _bash(ours.replace("8765", port), cwd=tmp_path, env=env)
         assert "NVIDIA A40" in prices
-        sdk = _bash(lines[2].replace("8765", port), cwd=tmp_path, env=env)
+        sdk = _bash(sdks.replace("8765", port), cwd=tmp_path, env=env)
         assert "'id': 'NVIDIA A40'" in sdk
 
 
