@@ -52,6 +52,7 @@ MAX_SECONDS: Final = 10 * 365 * 86_400
 MAX_PERCENT: Final = 100
 
 _ENV_WHITESPACE: Final = frozenset("\t\n\r")
+_NAME_CONTROLS: Final = frozenset(chr(c) for c in [*range(1, 32), *range(127, 160)])
 
 
 def _bad(path: str, problem: str) -> MalformedResponse:
@@ -87,6 +88,14 @@ def _str(
         if ch not in allowed and unicodedata.category(ch) in ("Cc", "Cs"):
             raise _bad(path, f"holds a control character (U+{ord(ch):04X})")
     return value
+
+
+def _name(value: Any, path: str) -> str:
+    """A name anyone on the account chose (a pod's, a volume's, a template's): any text but NUL
+    and lone surrogates. Control characters are shown escaped wherever we print a name; refusing
+    them here would let one person's oddly named pod fail every pod list (and so every tick).
+    Our own pods' names are plain ASCII, so such a name is never one of ours."""
+    return _str(value, path, allowed=_NAME_CONTROLS) or ""
 
 
 def _required_str(value: Any, path: str) -> str:
@@ -226,13 +235,13 @@ def pod(value: Any, path: str = "pod") -> Pod:
     )
     return Pod(
         id=_required_str(p.get("id"), f"{path}.id"),
-        name=_str(p.get("name"), f"{path}.name") or "",
+        name=_name(p.get("name"), f"{path}.name"),
         # desiredStatus is RunPod's target state; null has been seen only on broken pods.
         desired_status=_str(p.get("desiredStatus"), f"{path}.desiredStatus") or "UNKNOWN",
         pod_type=_str(p.get("podType"), f"{path}.podType"),
         cost_per_hr=_float(p.get("costPerHr"), f"{path}.costPerHr", MAX_PRICE) or 0.0,
         gpu_count=_int(p.get("gpuCount"), f"{path}.gpuCount", MAX_GPUS) or 0,
-        image_name=_str(p.get("imageName"), f"{path}.imageName"),
+        image_name=_name(p.get("imageName"), f"{path}.imageName") or None,
         gpu_type_id=_str(m.get("gpuTypeId"), f"{path}.machine.gpuTypeId"),
         data_center_id=_str(m.get("dataCenterId"), f"{path}.machine.dataCenterId"),
         last_status_change=_str(p.get("lastStatusChange"), f"{path}.lastStatusChange"),
@@ -251,7 +260,7 @@ def network_volume(value: Any, path: str = "networkVolume") -> NetworkVolume:
     v = _obj(value, path)
     return NetworkVolume(
         id=_required_str(v.get("id"), f"{path}.id"),
-        name=_str(v.get("name"), f"{path}.name") or "",
+        name=_name(v.get("name"), f"{path}.name"),
         size_gb=_int(v.get("size"), f"{path}.size", MAX_GB) or 0,
         data_center_id=_str(v.get("dataCenterId"), f"{path}.dataCenterId"),
     )
@@ -269,7 +278,7 @@ def template(value: Any) -> Template:
     t = _obj(value, "template")
     return Template(
         id=_required_str(t.get("id"), "template.id"),
-        name=_str(t.get("name"), "template.name") or "",
+        name=_name(t.get("name"), "template.name"),
         image_name=_str(t.get("imageName"), "template.imageName"),
     )
 

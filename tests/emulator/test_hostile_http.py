@@ -194,7 +194,7 @@ def test_a_chunked_body_is_a_400(keyed: Served) -> None:
     [
         (b"HELLO THERE FRIEND\r\n\r\n", 400),
         (b"GET /graphql HTTP/9.9\r\n\r\n", 505),
-        (b"PUT /graphql HTTP/1.1\r\nHost: e\r\nContent-Length: 0\r\n\r\n", 501),
+        (b"BREW /graphql HTTP/1.1\r\nHost: e\r\nContent-Length: 0\r\n\r\n", 501),
         (b"GET /" + b"a" * 70_000 + b" HTTP/1.1\r\n\r\n", 414),
     ],
     ids=["garbage", "version", "method", "long-line"],
