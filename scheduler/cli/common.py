@@ -23,13 +23,15 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 from rich.text import Text
+from sqlalchemy import make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError
 
 from scheduler.daemon.config import ConfigError, Settings, load_settings
 from scheduler.daemon.logs import configure_logging
 from scheduler.domain.errors import SpotschedError
 from scheduler.store import Store, open_engine
-from scheduler.store.migrate import upgrade
+from scheduler.store.engine import open_read_only_engine
+from scheduler.store.migrate import schema_problem, upgrade
 
 EXIT_OK, EXIT_FAILURE, EXIT_INVALID, EXIT_NOT_FOUND, EXIT_UNHEALTHY = 0, 1, 2, 3, 4
 
@@ -87,16 +89,31 @@ def missing_sqlite_folder(url: str) -> Path | None:
     return None
 
 
+def sqlite_file(url: str) -> Path | None:
+    """The file of a SQLite URL (None for other databases and in-memory SQLite)."""
+    if url.startswith("sqlite:///") and not url.startswith("sqlite:///:memory:"):
+        return Path(url.removeprefix("sqlite:///").split("?", 1)[0])
+    return None
+
+
 @contextmanager
-def store_at(settings: Settings, db: str | None) -> Iterator[Store]:
-    """A store on `db` or the configured database, migrated to head (so the CLI works before
-    the daemon ever ran). Database errors end the command with a message, not a traceback."""
+def store_at(settings: Settings, db: str | None, *, read_only: bool = False) -> Iterator[Store]:
+    """A store on `db` or the configured database. Database errors end the command with a
+    message, not a traceback.
+
+    Writing commands (`submit`, `cancel`, `db upgrade`) migrate it to head first, so the CLI
+    works before the daemon ever ran. Listing commands pass `read_only`: the database is
+    opened read-only (a file the user may only read is fine) and never migrated; a missing or
+    older schema is a message saying what to run (`database_absent`)."""
     url = db or settings.database_url
     parent = missing_sqlite_folder(url)
     if parent is not None:
         fail(f"database folder {parent} does not exist (set --db or state_dir)", EXIT_INVALID)
+    absent = database_absent(url) if read_only else None
+    if absent is not None:
+        fail(absent)
     try:
-        engine = open_engine(url)
+        engine = open_read_only_engine(url) if read_only else open_engine(url)
     except ArgumentError:  # its message repeats the URL, which may hold a password
         fail(
             "database URL is not valid (e.g. sqlite:////var/lib/spotsched/spotsched.db or "
@@ -104,7 +121,8 @@ def store_at(settings: Settings, db: str | None) -> Iterator[Store]:
             EXIT_INVALID,
         )
     try:
-        upgrade(engine)
+        if not read_only:
+            upgrade(engine)
         yield Store(engine)
     except SpotschedError as exc:
         fail(exc.message)
@@ -115,11 +133,43 @@ def store_at(settings: Settings, db: str | None) -> Iterator[Store]:
         engine.dispose()
 
 
+SCHEMA_HINT = "run `spotsched run` or `spotsched db upgrade` first"
+
+
+def database_absent(url: str) -> str | None:
+    """Why a listing finds nothing to read at `url`: no database file, or no spotsched schema
+    or an older one. None when it can be read, or when the problem is another one (a bad URL,
+    an unreachable server), which `store_at` reports itself."""
+    file = sqlite_file(url)
+    if file is not None and not file.exists():
+        return f"no database at {file}: {SCHEMA_HINT} (or set --db or state_dir)"
+    try:
+        engine = open_read_only_engine(url)
+    except ArgumentError:
+        return None
+    try:
+        problem = schema_problem(engine)
+    except (DBAPIError, SpotschedError):
+        return None
+    finally:
+        engine.dispose()
+    return None if problem is None else f"database {file or _where(url)} {problem}"
+
+
+def _where(url: str) -> str:
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except ArgumentError:
+        return "(URL not shown)"
+
+
 @contextmanager
-def opened_store(config: Path | None, db: str | None) -> Iterator[tuple[Store, Settings]]:
+def opened_store(
+    config: Path | None, db: str | None, *, read_only: bool = False
+) -> Iterator[tuple[Store, Settings]]:
     """The settings from `config` and a store on the configured database (see `store_at`)."""
     settings = settings_from(config)
-    with store_at(settings, db) as store:
+    with store_at(settings, db, read_only=read_only) as store:
         yield store, settings
 
 

@@ -32,11 +32,11 @@ from scheduler.cli.common import (
     cell,
     cli_logging,
     fail,
-    missing_sqlite_folder,
     money,
     out,
     print_json,
     settings_from,
+    sqlite_file,
     store_at,
     to_jsonable,
     utc_now,
@@ -317,11 +317,12 @@ def _job_details(settings: Settings, db: str | None, ids: set[int]) -> dict[int,
     if not ids:
         return {}
     url = db or settings.database_url
-    if missing_sqlite_folder(url) is not None:
-        warn(f"no database at {url}: job names are not shown (set --db or state_dir)")
+    file = sqlite_file(url)
+    if file is not None and not file.exists():
+        warn(f"no database at {file}: job names are not shown (set --db or state_dir)")
         return {}
     found = {}
-    with store_at(settings, db) as store:
+    with store_at(settings, db, read_only=True) as store:
         for job_id in ids:
             with suppress(JobNotFound):
                 found[job_id] = store.job_detail(job_id)

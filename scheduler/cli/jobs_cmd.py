@@ -191,7 +191,7 @@ def jobs(
     """List jobs, newest first."""
     if state is not None and state not in {s.value for s in JobState}:
         fail(f"--state must be one of {', '.join(s.value for s in JobState)}", EXIT_INVALID)
-    with opened_store(config, db) as (store, _settings):
+    with opened_store(config, db, read_only=True) as (store, _settings):
         rows = store.list_jobs(state, limit)
     if as_json:
         print_json(rows)
@@ -221,7 +221,7 @@ def job(
     as_json: JsonOption = False,
 ) -> None:
     """Show one job: spec, attempts, events and spend."""
-    with opened_store(config, db) as (store, _settings):
+    with opened_store(config, db, read_only=True) as (store, _settings):
         try:
             detail = store.job_detail(job_id)
         except JobNotFound as exc:

@@ -4,6 +4,7 @@ and for scripts (`--json`, stable snake_case fields). Read-only.
 
 from __future__ import annotations
 
+import json
 import ssl
 from collections import Counter
 from datetime import UTC, datetime, timedelta
@@ -22,7 +23,9 @@ from scheduler.cli.common import (
     DbOption,
     JsonOption,
     cell,
+    database_absent,
     fail,
+    markup_safe,
     money,
     opened_store,
     out,
@@ -91,7 +94,7 @@ def cost(
 ) -> None:
     """Spend from the ledger against the on-demand counterfactual: savings, waste, GPU-hours."""
     start = parse_since(since, utc_now())
-    with opened_store(config, db) as (store, _settings):
+    with opened_store(config, db, read_only=True) as (store, _settings):
         summary = cost_summary(store.cost_report(start, by.value), by.value, start)
     if as_json:
         print_json(summary)
@@ -167,6 +170,48 @@ def _used(spent: float, limit: float | None) -> float | None:
     return None if limit is None else 100 * spent / limit
 
 
+def tick_errors(facts: dict[str, tuple[str, datetime | None]]) -> list[dict[str, Any]]:
+    """What failed in the daemon's latest tick (the `tick_errors` fact), oldest format-proof:
+    a fact that is not a JSON list of objects reads as no errors."""
+    value, updated = facts.get("tick_errors", ("[]", None))
+    try:
+        entries = json.loads(value)
+    except ValueError:
+        return []
+    if not isinstance(entries, list):
+        return []
+    at = updated.replace(tzinfo=UTC) if updated and updated.tzinfo is None else updated
+    return [e | {"at": at} for e in entries if isinstance(e, dict)]
+
+
+def cause(
+    errors: list[dict[str, Any]], url: str, age: float | None, stale_after: float
+) -> str | None:
+    """The one sentence that says why the daemon is not working, from what it recorded."""
+    auth = [e for e in errors if e.get("kind") == "authentication"]
+    if auth:
+        return (
+            f"RunPod rejects the API key ({auth[0].get('operation')}: {auth[0].get('message')}): "
+            "check RUNPOD_API_KEY, the runpod-api-key credential or [runpod] api_key_file"
+        )
+    transient = [e for e in errors if e.get("kind") == "transient"]
+    if transient:
+        message = str(transient[0].get("message"))
+        gone = message.startswith(("could not reach RunPod", "RunPod did not answer"))
+        return f"RunPod {'unreachable' if gone else 'failing'} at {url} ({message})"
+    if errors:
+        e = errors[0]
+        return f"{e.get('operation')} failed: {e.get('message')}"
+    if age is None:
+        return "no tick recorded in this database: is `spotsched run` running on it?"
+    if age > stale_after:
+        return (
+            f"no tick for {format_duration(age)} (stale after {format_duration(stale_after)}): "
+            "is `spotsched run` running? (journalctl -u spotsched)"
+        )
+    return None
+
+
 def status_report(
     settings: Settings,
     facts: dict[str, tuple[str, datetime | None]],
@@ -183,8 +228,13 @@ def status_report(
     spend_month = sum((r["spend"] for r in by_day), 0.0)
     b = settings.budget
     counts = Counter(j["state"] for j in jobs)
+    errors = tick_errors(facts)
+    url = facts.get("runpod_api_url", (settings.runpod.api_url, None))[0]
     return {
         "healthy": age is not None and age <= stale_after,
+        "cause": cause(errors, url, age, stale_after),
+        "tick_errors": errors,
+        "runpod_api_url": url,
         "checked_at": now,
         "last_tick_at": last,
         "last_tick_age_seconds": age,
@@ -223,6 +273,12 @@ def _print_status(r: dict[str, Any]) -> None:
         ago = format_duration(max(age, 0.0))
         tick = f"{word}: last tick {last:%Y-%m-%d %H:%M:%S} UTC, {ago} ago (stale after {stale})"
     out.print(f"daemon   {tick}")
+    if r["cause"] is not None:
+        out.print(f"cause    [bold red]{markup_safe(r['cause'])}[/]")
+    for e in r["tick_errors"]:
+        what, message = markup_safe(e.get("operation")), markup_safe(e.get("message"))
+        count = f" ({e.get('count')} times)" if (e.get("count") or 1) > 1 else ""
+        out.print(f"error    {what}: {message}{count}")
     if r["installation"]:
         inst = escape(r["installation"])
         out.print(f"install  {inst} (its pods are named spotsched-{inst}-<job>-<attempt>)")
@@ -270,11 +326,19 @@ def status(config: ConfigOption = None, db: DbOption = None, as_json: JsonOption
     settings = settings_from(config)
     now = utc_now()
     month_start = now.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
-    with store_at(settings, db) as store:
-        facts = store.facts()
-        by_day = store.cost_report(month_start, "day")
-        jobs = store.list_jobs(None, limit=10**9)
+    # No database (or schema) yet: the daemon never ran there, unhealthy, and a report says so.
+    absent = database_absent(db or settings.database_url)
+    facts: dict[str, tuple[str, datetime | None]] = {}
+    by_day: list[dict[str, Any]] = []
+    jobs: list[dict[str, Any]] = []
+    if absent is None:
+        with store_at(settings, db, read_only=True) as store:
+            facts = store.facts()
+            by_day = store.cost_report(month_start, "day")
+            jobs = store.list_jobs(None, limit=10**9)
     report = status_report(settings, facts, by_day, jobs, now)
+    if absent is not None:
+        report["cause"] = absent
     report["metrics"] = probe_healthz(settings.metrics)
     if as_json:
         print_json(report)

@@ -1,5 +1,10 @@
 """structlog setup: JSON lines under systemd/Docker (stdout not a terminal), readable console
-lines on a terminal. Event names are stable snake_case; values are key-value pairs."""
+lines on a terminal. Event names are stable snake_case; values are key-value pairs.
+
+Tracebacks, ours and those of libraries logging through the standard library (APScheduler's
+"Job raised an exception"), are plain text in both formats: the `exception` field of a JSON
+line, indented lines on the console. Never rich's pretty tracebacks, whose `show_locals` would
+print local variables, an API key among them."""
 
 from __future__ import annotations
 
@@ -23,7 +28,9 @@ def configure_logging(fmt: str = "auto", level: str = "info", stream: TextIO | N
     renderer: Any = (
         structlog.processors.JSONRenderer()
         if use_json
-        else structlog.dev.ConsoleRenderer(colors=stream.isatty())
+        else structlog.dev.ConsoleRenderer(
+            colors=stream.isatty(), exception_formatter=structlog.dev.plain_traceback
+        )
     )
     # Libraries that log through the standard library (APScheduler: "tick skipped") come out
     # in the same format as our own lines.
@@ -34,6 +41,7 @@ def configure_logging(fmt: str = "auto", level: str = "info", stream: TextIO | N
             foreign_pre_chain=[
                 structlog.processors.add_log_level,
                 structlog.processors.TimeStamper(fmt="iso", utc=True),
+                structlog.processors.format_exc_info,
             ],
         )
     )

@@ -8,6 +8,7 @@ configuration and the jobs file. A second daemon on the same SQLite database ref
 
 from __future__ import annotations
 
+import os
 import signal
 import threading
 from collections.abc import Mapping
@@ -20,12 +21,20 @@ import httpx
 import structlog
 from apscheduler.schedulers.blocking import BlockingScheduler
 from prometheus_client import CollectorRegistry, PlatformCollector, ProcessCollector
+from sqlalchemy.exc import DBAPIError
 
 from scheduler import __version__
 from scheduler.daemon.config import Settings, load_settings
 from scheduler.daemon.lock import hold_database
 from scheduler.daemon.logs import configure_logging
 from scheduler.daemon.notify import Notifier
+from scheduler.daemon.preflight import (
+    StartupError,
+    check_port,
+    check_settings,
+    environment_warnings,
+    explain_database_error,
+)
 from scheduler.daemon.secrets import load_api_key
 from scheduler.daemon.service import Service
 from scheduler.domain.clock import SystemClock
@@ -44,7 +53,11 @@ def build_service(
         log.warning("api_key_file_permissions", detail=warning)
     if key.value is None:
         log.warning("api_key_missing", detail="market reads only; pods cannot be listed or created")
-    Path(settings.state_dir).mkdir(mode=0o700, parents=True, exist_ok=True)
+    try:
+        Path(settings.state_dir).mkdir(mode=0o700, parents=True, exist_ok=True)
+    except OSError as exc:
+        where = settings.state_dir
+        raise StartupError(f"cannot create state_dir {where}: {exc.strerror}") from None
     http = httpx.Client(
         timeout=settings.runpod.timeout,
         headers={"User-Agent": f"spotsched/{__version__}"},
@@ -75,6 +88,13 @@ class Daemon:
         self.environ = environ
         self.settings = load_settings(config_path, environ)
         configure_logging(self.settings.log.format, self.settings.log.level)
+        for name, why in environment_warnings(os.environ if environ is None else environ):
+            log.warning("environment_variable_ignored", name=name, detail=why)
+        problems = check_settings(self.settings)
+        if problems:
+            raise problems[0]
+        if self.settings.metrics.enabled:
+            check_port(self.settings.metrics.host, self.settings.metrics.port)
         self.metrics, registry = build_metrics(self.settings)
         self.service = build_service(self.settings, environ, self.metrics)
         m = self.settings.metrics
@@ -114,13 +134,25 @@ class Daemon:
             log.exception("retention_failed")
 
     def _reload(self) -> None:
+        """SIGHUP: the new configuration and jobs file are applied whole, or not at all."""
         self.notifier.reloading()
         try:
             settings = load_settings(self.config_path, self.environ)
             self.service.reload(settings)
-            self.settings = settings
         except SpotschedError as exc:
-            log.error("config_reload_failed", error=exc.message)
+            log.error("config_reload_failed", error=exc.message, applied=False)
+        except Exception:
+            log.exception("config_reload_failed", applied=False)
+        else:
+            # Not applied until a restart, but checked now: the restart must not be a surprise.
+            for problem in check_settings(settings):
+                log.error("config_restart_would_fail", error=problem.message)
+            old, self.settings = self.settings, self.service.settings
+            if settings.log != old.log:
+                configure_logging(settings.log.format, settings.log.level)
+            interval = settings.scheduler.tick_interval
+            if interval != old.scheduler.tick_interval:
+                self.scheduler.reschedule_job("reconcile", trigger="interval", seconds=interval)
         finally:
             self.notifier.ready("reloaded")
 
@@ -146,7 +178,10 @@ class Daemon:
                 lock.release()
 
     def _run(self) -> int:
-        self.service.prepare()
+        try:
+            self.service.prepare()
+        except DBAPIError as exc:
+            raise explain_database_error(self.settings.database_url, exc) from None
         if self.metrics_server is not None:
             self.metrics_server.start()
         interval = self.settings.scheduler.tick_interval

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime, timedelta
+from urllib.parse import urlsplit
 
 import httpx
 import structlog
@@ -38,6 +39,44 @@ def _both(
         second(record)
 
     return both
+
+
+RESTART_ONLY = ("state_dir", "database", "metrics")
+"""Settings read once at start (the engine, the metrics server); and `[runpod] api_key_file`:
+the key is read once (`RESTART_ONLY_KEYS`)."""
+RESTART_ONLY_KEYS = ("runpod.api_key_file",)
+
+
+def restart_only_changes(old: Settings, new: Settings) -> list[str]:
+    """Dotted names of the settings in `RESTART_ONLY` (or `RESTART_ONLY_KEYS`) that differ
+    between `old` and `new`."""
+
+    def flat(value: object, prefix: str) -> dict[str, object]:
+        if isinstance(value, dict):
+            out: dict[str, object] = {}
+            for k, v in value.items():
+                out |= flat(v, f"{prefix}.{k}" if prefix else k)
+            return out
+        return {prefix: value}
+
+    a, b = flat(old.model_dump(), ""), flat(new.model_dump(), "")
+    return sorted(
+        k
+        for k in a.keys() | b.keys()
+        if a.get(k) != b.get(k) and (k.split(".")[0] in RESTART_ONLY or k in RESTART_ONLY_KEYS)
+    )
+
+
+def public_url(url: str) -> str:
+    """`url` without user-info, query or fragment: safe to store and to show."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    host = f"[{host}]" if ":" in host else host
+    try:
+        port = f":{parts.port}" if parts.port else ""
+    except ValueError:
+        port = ""
+    return f"{parts.scheme}://{host}{port}{parts.path}" if parts.scheme else ""
 
 
 def reconciler_settings(settings: Settings) -> ReconcilerSettings:
@@ -106,11 +145,15 @@ class Service:
         """Bring the schema to head, read the installation id and sync the jobs file; called
         once before the first tick."""
         upgrade(self.engine)
+        # For `spotsched status`: where this daemon looks for RunPod ("unreachable at URL").
+        url = public_url(self.settings.runpod.api_url)
+        self.store.set_facts({"runpod_api_url": url}, self.clock.now())
         log.info("installation", installation_id=self.store.installation(self.clock.now()))
         self.sync_jobs_file()
 
-    def sync_jobs_file(self) -> list[tuple[int, str]]:
-        path = self.settings.scheduler.jobs_file
+    def sync_jobs_file(self, settings: Settings | None = None) -> list[tuple[int, str]]:
+        """Upsert the jobs file of `settings` (default: the current ones), all or nothing."""
+        path = (settings or self.settings).scheduler.jobs_file
         if not path:
             return []
         specs = load_jobs_file(path)
@@ -156,17 +199,28 @@ class Service:
         return removed
 
     def reload(self, settings: Settings) -> None:
-        """Apply a new configuration (policy, budgets, jobs file, RunPod API) without a restart.
-
-        A changed `[runpod]` section switches the adapter; live pods are adopted by name on the
-        next tick, as after a restart."""
+        """Apply a new configuration (policy, budgets, jobs file, RunPod API) without a restart,
+        or none of it: the new jobs file is read, validated and written in one transaction before
+        any setting changes, so a broken one leaves the daemon exactly as it was. Settings that
+        only a restart applies (`RESTART_ONLY`) keep their running values and are named in a
+        log line, on every reload until the restart. A changed `[runpod]` API or URL switches
+        the adapter (same key, same HTTP client); live pods are adopted by name on the next
+        tick, as after a restart."""
+        policy, tuning = settings.policy_config(), reconciler_settings(settings)
+        self.sync_jobs_file(settings)
+        pending = restart_only_changes(self.settings, settings)
+        running: dict[str, object] = {name: getattr(self.settings, name) for name in RESTART_ONLY}
+        running["runpod"] = settings.runpod.model_copy(
+            update={"api_key_file": self.settings.runpod.api_key_file}
+        )
+        settings = settings.model_copy(update=running)
         if settings.runpod != self.settings.runpod:
             self.client = self._provider(settings)
             self.reconciler.client = self.reconciler.applier.client = self.client
         self.settings = settings
-        self.reconciler.policy = settings.policy_config()
-        self.reconciler.settings = reconciler_settings(settings)
-        self.sync_jobs_file()
+        self.reconciler.policy, self.reconciler.settings = policy, tuning
+        if pending:
+            log.warning("config_reload_needs_restart", settings=pending)
         log.info("config_reloaded")
 
     def healthy(self, now: datetime) -> bool:

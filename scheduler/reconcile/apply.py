@@ -106,6 +106,7 @@ class Applier:
         self, actions: list[Action], jobs: Mapping[int, JobView], now: datetime
     ) -> ApplyResult:
         result = ApplyResult()
+        failed: dict[tuple[str, str], list[str]] = {}  # (action, error class) -> messages
         for action in actions:
             if result.auth_failed and not isinstance(action, Hold | MoveJob):
                 continue
@@ -122,13 +123,19 @@ class Applier:
                 log.error("runpod_auth_failed", operation=exc.operation, error=exc.message)
                 result.errors.append(f"auth: {exc.message}")
             except RunPodError as exc:
-                log.warning(
-                    "action_failed",
-                    action=type(action).__name__,
-                    error_class=type(exc).__name__,
-                    error=exc.message,
+                failed.setdefault((type(action).__name__, type(exc).__name__), []).append(
+                    exc.message
                 )
                 result.errors.append(f"{type(exc).__name__}: {exc.message}")
+        # One line per kind of failing action, not one per action: an outage fails them all.
+        for (name, error_class), messages in failed.items():
+            log.warning(
+                "action_failed",
+                action=name,
+                error_class=error_class,
+                error=messages[0],
+                count=len(messages),
+            )
         self.store.set_hold(result.holds, now)
         return result
 

@@ -7,6 +7,7 @@ only triggers ticks; everything that happens, happens inside one.
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -30,9 +31,15 @@ from scheduler.reconcile.observe import PodMemory, market_view
 from scheduler.runpod.errors import AuthenticationError, DeadlineExceeded, RunPodError
 from scheduler.runpod.models import Market, Pod
 from scheduler.runpod.port import Provider
+from scheduler.runpod.translate import error_kind
 from scheduler.store import Observation, Store
 
 log = structlog.get_logger("spotsched.reconcile")
+
+TICK_ERRORS_FACT = "tick_errors"
+"""The fact naming what failed in the latest tick: a JSON list of {operation, kind, message,
+count}, empty after a clean tick. `spotsched status` reads it to name the cause of a problem
+(a rejected key, RunPod unreachable). Messages are RunPod's, with the key redacted."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,6 +66,8 @@ class TickReport:
     """Jobs with a live pod whose row cannot be read: the pod is kept, the row must be fixed."""
     accrued: float = 0.0
     errors: list[str] = field(default_factory=list)
+    failures: list[dict[str, object]] = field(default_factory=list)
+    """One entry per failing operation (see `TICK_ERRORS_FACT`)."""
     auth_failed: bool = False
     spot_capable: bool | None = None
     own_pods: frozenset[str] = frozenset()
@@ -122,6 +131,7 @@ class Reconciler:
         pods = self._observe_pods(report)
         if pods is None:
             report.ok = False
+            self.store.set_facts({TICK_ERRORS_FACT: json.dumps(report.failures)}, now)
             return
         owned = {j.live.pod_name: j for j in jobs if j.live is not None}
         strays = [
@@ -158,6 +168,10 @@ class Reconciler:
             self._spot_rejected_at = now
         report.auth_failed = report.auth_failed or report.applied.auth_failed
         report.errors.extend(report.applied.errors)
+        if report.applied.errors:
+            kind = "authentication" if report.applied.auth_failed else "action_failed"
+            first = report.applied.errors[0]
+            report.failures.append(_failure("actions", kind, first, len(report.applied.errors)))
         report.market, report.market_view, report.pods, report.jobs = (
             market,
             mview,
@@ -197,9 +211,11 @@ class Reconciler:
         except AuthenticationError as exc:
             report.auth_failed = True
             report.errors.append(f"market: {exc.message}")
+            report.failures.append(_failure("market", error_kind(exc), exc.message))
             log.error("runpod_auth_failed", operation="market", error=exc.message)
         except RunPodError as exc:
             report.errors.append(f"market: {exc.message}")
+            report.failures.append(_failure("market", error_kind(exc), exc.message))
             log.warning("market_poll_failed", error_class=type(exc).__name__, error=exc.message)
         return None
 
@@ -209,9 +225,11 @@ class Reconciler:
         except AuthenticationError as exc:
             report.auth_failed = True
             report.errors.append(f"pods: {exc.message}")
+            report.failures.append(_failure("list_pods", error_kind(exc), exc.message))
             log.error("runpod_auth_failed", operation="list_pods", error=exc.message)
         except RunPodError as exc:
             report.errors.append(f"pods: {exc.message}")
+            report.failures.append(_failure("list_pods", error_kind(exc), exc.message))
             log.warning("pod_list_failed", error_class=type(exc).__name__, error=exc.message)
         return None
 
@@ -288,7 +306,11 @@ class Reconciler:
         if market is not None and full and self._sample_due(now):
             self.store.record_prices(market.quotes, now)
             self._last_sample = now
-        facts = {"last_tick_at": now.isoformat()}
+        facts = {"last_tick_at": now.isoformat(), TICK_ERRORS_FACT: json.dumps(report.failures)}
         if report.spot_capable is not None:
             facts["spot_capable"] = "yes" if report.spot_capable else "no"
         self.store.set_facts(facts, now)
+
+
+def _failure(operation: str, kind: str, message: str, count: int = 1) -> dict[str, object]:
+    return {"operation": operation, "kind": kind, "message": message[:300], "count": count}

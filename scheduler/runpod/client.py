@@ -307,7 +307,8 @@ class RunPodClient:
                     raise _reworded(exc, gave_up) from exc
                 delay = self._retry.delay(attempt - 1, self._rng, exc.retry_after)
                 self._time_left(op, f"wait {delay:.1f}s to try again", wait=delay, cause=exc)
-                _log.info(
+                # Debug: the caller logs the final failure once, with the attempt count.
+                _log.debug(
                     "runpod_request_retry",
                     operation=op.name,
                     attempt=attempt,

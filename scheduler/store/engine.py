@@ -21,11 +21,12 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, unquote, urlsplit
+from urllib.parse import parse_qs, quote, unquote, urlsplit
 
 import structlog
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import URL, make_url
+from sqlalchemy.pool import NullPool
 
 BUSY_TIMEOUT_MS = 10_000
 WAL_SWITCH_ATTEMPTS = 50
@@ -144,3 +145,30 @@ def _enter_wal(cur: Any) -> None:
             if "locked" not in str(exc) or attempt == WAL_SWITCH_ATTEMPTS - 1:
                 raise
             time.sleep(0.02 * (attempt + 1))
+
+
+def open_read_only_engine(url: str) -> Engine:
+    """An engine that can only read `url`, for the listing commands (`jobs`, `status`, ...).
+
+    It never migrates, never switches the journal mode and never creates a file: it works on
+    a database file the user may only read (`chmod 0444`, in a folder they cannot write), as
+    the systemd service's database is to its operators. PostgreSQL: every transaction is
+    `READ ONLY`. SQLite: `mode=ro`; when no `-wal` file exists no connection has the database
+    open (the last one to close removes it), and the file is read as `immutable`, because a
+    `mode=ro` open would otherwise create `-wal` and `-shm` files, which, made by root in the
+    service's folder, would lock the service out of its own database.
+    """
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite":
+        return open_engine(url).execution_options(postgresql_readonly=True)
+    if parsed.database in (None, "", ":memory:"):
+        return create_engine(url)
+    path = Path(parsed.database).absolute()
+    uri = f"file:{quote(str(path))}?mode=ro"
+    if not Path(f"{path}-wal").exists():
+        uri += "&immutable=1"
+
+    def connect() -> sqlite3.Connection:
+        return sqlite3.connect(uri, uri=True, timeout=BUSY_TIMEOUT_MS / 1000)
+
+    return create_engine("sqlite://", creator=connect, poolclass=NullPool)

@@ -56,6 +56,22 @@ def current_revision(engine: Engine) -> str | None:
         return MigrationContext.configure(conn).get_current_revision()
 
 
+def schema_problem(engine: Engine) -> str | None:
+    """Why the database behind `engine` cannot be read by this version (None: it can), for
+    commands that only read and so never migrate."""
+    current = current_revision(engine)
+    head = head_revision()
+    if current == head:
+        return None
+    hint = "run `spotsched run` or `spotsched db upgrade` first"
+    if current is None:
+        return f"has no spotsched tables yet: {hint}"
+    known = {s.revision for s in ScriptDirectory.from_config(_config()).walk_revisions()}
+    if current not in known:
+        return f"is at revision {current}, which this spotsched does not know: upgrade spotsched"
+    return f"is at an older schema (revision {current}, this spotsched needs {head}): {hint}"
+
+
 def upgrade(engine: Engine) -> None:
     """Migrate the database behind `engine` to head (a no-op when it is there already)."""
     with _locked(engine) as conn:

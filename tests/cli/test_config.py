@@ -96,10 +96,17 @@ def test_the_commented_out_examples_are_valid_and_foreign_idle_keeps_its_default
     assert Settings().foreign_idle is None  # opt-in: off unless the section is present
 
 
-def test_check_config_accepts_the_example() -> None:
-    result = spotsched("check-config", "--config", str(EXAMPLE))
+def _machine(tmp_path: Path) -> dict[str, str]:
+    """A key, and a state folder and metrics port this machine has free (check-config checks
+    them, as `run` would)."""
+    state = {"SPOTSCHED_STATE_DIR": str(tmp_path / "state"), "SPOTSCHED_METRICS_PORT": "0"}
+    return state | {"RUNPOD_API_KEY": KEY}
+
+
+def test_check_config_accepts_the_example(tmp_path: Path) -> None:
+    result = spotsched("check-config", "--config", str(EXAMPLE), env=_machine(tmp_path))
     assert result.exit_code == 0, result.stderr
-    assert "config ok" in result.stdout and "API key from none" in result.stdout
+    assert "config ok" in result.stdout and "API key from env RUNPOD_API_KEY" in result.stdout
 
 
 def test_a_bad_value_is_exit_2_naming_the_key_and_the_line(tmp_path: Path) -> None:
@@ -157,12 +164,12 @@ def test_check_config_validates_a_jobs_file(tmp_path: Path) -> None:
         '[[job]]\nname = "a"\nimage = "img"\ngpu_types = ["NVIDIA A40"]\nmax_spot_price = 0.3\n'
         '\n[[job]]\nname = "b"\nimage = "img"\ngpu_types = ["NVIDIA A40"]\nmax_spot_price = 0.3\n'
     )
-    ok = spotsched("check-config", "--jobs", str(jobs))
+    ok = spotsched("check-config", "--jobs", str(jobs), env=_machine(tmp_path))
     assert ok.exit_code == 0, ok.stderr
     assert f"{jobs}: 2 job(s) valid" in ok.stdout
 
     jobs.write_text('[[job]]\nname = "a"\nimage = "img"\ngpu_types = []\nmax_spot_price = -1\n')
-    bad = spotsched("check-config", "--jobs", str(jobs))
+    bad = spotsched("check-config", "--jobs", str(jobs), env=_machine(tmp_path))
     assert bad.exit_code == 2
     assert "gpu_types" in bad.stderr and "max_spot_price" in bad.stderr
     assert "Traceback" not in bad.output
@@ -171,7 +178,12 @@ def test_check_config_validates_a_jobs_file(tmp_path: Path) -> None:
 def test_a_key_file_others_can_read_is_warned_about_and_never_printed(tmp_path: Path) -> None:
     key_file = tmp_path / "runpod-api-key"
     key_file.write_text(KEY + "\n")
-    config = write_config(tmp_path / "c.toml", runpod={"api_key_file": str(key_file)})
+    config = write_config(
+        tmp_path / "c.toml",
+        {"state_dir": str(tmp_path / "state")},
+        runpod={"api_key_file": str(key_file)},
+        metrics={"port": 0},
+    )
 
     key_file.chmod(0o644)
     loose = spotsched("check-config", "--config", str(config))

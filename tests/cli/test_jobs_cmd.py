@@ -22,7 +22,7 @@ SECRET = "hunter2-very-secret"
 @pytest.fixture
 def db(tmp_path: Path) -> str:
     url = f"sqlite:///{tmp_path / 'spotsched.db'}"
-    assert spotsched("jobs", "--db", url).exit_code == 0  # creates and migrates it
+    assert spotsched("db", "upgrade", "--db", url).exit_code == 0  # creates and migrates it
     return url
 
 

@@ -9,16 +9,23 @@ from collections.abc import Callable, Iterator
 from datetime import timedelta
 from pathlib import Path
 
+import httpx
 import pytest
 from prometheus_client import CollectorRegistry
 
 from scheduler.cli.fleet_cmd import SPOT_UNAVAILABLE
+from scheduler.daemon.config import load_settings
+from scheduler.daemon.service import Service
 from scheduler.domain.states import JobState
+from scheduler.emulator.faults import FaultRule
 from scheduler.metrics import MetricsServer, make_app
-from tests.cli.conftest import ALL_INTERFACES, World, json_of, spotsched
+from tests.cli.conftest import ALL_INTERFACES, KEY, World, free_port, json_of, spotsched
 
 STATUS_FIELDS = {
     "healthy",
+    "cause",
+    "tick_errors",
+    "runpod_api_url",
     "checked_at",
     "last_tick_at",
     "last_tick_age_seconds",
@@ -204,3 +211,72 @@ def test_healthz_over_tls_trusts_the_daemons_own_certificate(
     metrics = _status(running, env=env)["metrics"]
     assert metrics["url"] == f"https://127.0.0.1:{port}/healthz"
     assert metrics["reachable"] is True and metrics["healthy"] is True
+
+
+# ------------------------------------------------------------------------- the cause, named
+
+
+def _failing_tick(world: World) -> None:
+    world.emu.advance(30)
+    assert not world.service.tick().ok
+
+
+def test_a_rejected_key_is_named_as_the_cause(running: World) -> None:
+    running.emu.inject_faults(FaultRule(kind="unauthorized"))
+    _failing_tick(running)
+    report = _status(running)
+    assert report["cause"].startswith("RunPod rejects the API key")
+    assert {e["operation"] for e in report["tick_errors"]} == {"market", "list_pods"}
+    assert {e["kind"] for e in report["tick_errors"]} == {"authentication"}
+    table = spotsched("status", "--config", str(running.config_file))
+    assert "cause    RunPod rejects the API key" in table.stdout
+    assert "RUNPOD_API_KEY" in table.stdout
+    facts = running.service.store.facts()
+    assert KEY not in str(facts) and KEY not in table.output
+
+
+def test_runpod_unreachable_is_named_with_its_url(running: World, tmp_path: Path) -> None:
+    url = f"http://127.0.0.1:{free_port()}/graphql"  # nothing listens: connection refused
+    config = running.config(tmp_path / "moved.toml", runpod={"api_url": url})
+    with httpx.Client() as http:
+        moved = Service(
+            load_settings(config, environ={}),
+            clock=running.clock,
+            http=http,
+            engine=running.engine,
+            api_key=KEY,
+        )
+        moved.prepare()
+        running.emu.advance(30)
+        assert not moved.tick().ok
+    report = _status(running)
+    assert report["runpod_api_url"] == url
+    assert report["cause"].startswith(f"RunPod unreachable at {url} (could not reach RunPod")
+    table = spotsched("status", "--config", str(running.config_file))
+    assert f"RunPod unreachable at {url}" in table.stdout
+    assert "error    list_pods: could not reach RunPod" in table.stdout
+
+
+def test_the_cause_clears_after_a_clean_tick_and_stale_ticks_are_named(running: World) -> None:
+    running.emu.inject_faults(FaultRule(kind="http_503", count=8))
+    _failing_tick(running)
+    assert _status(running)["cause"].startswith("RunPod failing at")
+    assert "(RunPod failed with HTTP 503 (gave up after 4 attempts))" in _status(running)["cause"]
+    running.tick()
+    report = _status(running)
+    assert report["cause"] is None and report["tick_errors"] == []
+    long_ago = running.clock.now() - timedelta(hours=1)
+    running.service.store.set_facts({"last_tick_at": long_ago.isoformat()}, long_ago)
+    report = _status(running)
+    assert report["cause"].startswith("no tick for ") and "(stale after 5m)" in report["cause"]
+    assert "is `spotsched run` running?" in report["cause"]
+
+
+def test_a_hostile_error_message_is_shown_as_text(running: World) -> None:
+    """RunPod's words reach the terminal as text: no markup, no terminal escapes."""
+    hostile = '[{"operation": "list_pods", "kind": "rejected", "message": "\\u001b[2J[/bold]x"}]'
+    running.service.store.set_facts({"tick_errors": hostile}, running.clock.now())
+    table = spotsched("status", "--config", str(running.config_file))
+    assert "\x1b" not in table.stdout
+    assert "error    list_pods: \\x1b[2J[/bold]x" in table.stdout
+    assert "cause    list_pods failed: \\x1b[2J[/bold]x" in table.stdout
