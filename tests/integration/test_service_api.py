@@ -46,7 +46,7 @@ class Rig:
         self.settings = Settings(
             state_dir=str(tmp_path),
             database=DatabaseSection(url=f"sqlite:///{tmp_path / 'spotsched.db'}"),
-            runpod=RunPodSection(api=api, api_url="/graphql"),
+            runpod=RunPodSection(api=api, api_url="https://api.runpod.io/graphql"),
         )
         self.registry = CollectorRegistry()
         self.engine = open_engine(self.settings.database_url)
@@ -154,7 +154,9 @@ def test_a_reload_switches_the_api_and_adopts_the_live_pods(
     (attempt,) = store.job_detail(job)["attempts"]
     assert attempt["kind"] == "spot" and store.job_detail(job)["state"] == "running"
 
-    rest = rig.settings.model_copy(update={"runpod": RunPodSection(api="rest", api_url="/graphql")})
+    rest = rig.settings.model_copy(
+        update={"runpod": RunPodSection(api="rest", api_url="https://api.runpod.io/graphql")}
+    )
     rig.service.reload(rest)  # what SIGHUP does after the file changed
     rig.tick()
     rig.tick()
