@@ -52,6 +52,20 @@ class EndReason(StrEnum):
     ABANDONED = "abandoned"
 
 
+class PodCall(StrEnum):
+    """A mutating call on an existing pod. Its intent is committed on the attempt before the
+    call is made, and a restarted daemon finishes it (DESIGN.md, crash safety)."""
+
+    STOP = "stop"
+    TERMINATE = "terminate"
+    RESUME = "resume"
+    BID_RESUME = "bid_resume"
+
+    @property
+    def ends_pod(self) -> bool:
+        return self in (PodCall.STOP, PodCall.TERMINATE)
+
+
 class CloudType(StrEnum):
     SECURE = "SECURE"
     COMMUNITY = "COMMUNITY"

@@ -89,3 +89,18 @@ def note(
 ) -> None:
     """An event that is not a state change (a hold, an overbid, a failed resume)."""
     session.add(JobEventRow(job_id=job_id, attempt_id=attempt_id, at=now, kind=kind, reason=reason))
+
+
+def miss_deadline(session: Session, job_id: int, now: datetime) -> bool:
+    """Record, once, that the job's deadline passed before it finished; True the first time.
+
+    Not a state: a job that misses its deadline may still finish (late) or expire."""
+    stmt = (
+        update(JobRow)
+        .where(col(JobRow.id) == job_id, col(JobRow.deadline_missed_at).is_(None))
+        .values(deadline_missed_at=now)
+    )
+    if session.exec(stmt).rowcount != 1:
+        return False
+    note(session, job_id, "deadline_missed", "the deadline passed before the job finished", now)
+    return True

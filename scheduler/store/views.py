@@ -63,6 +63,7 @@ _VIEW_COLUMNS = (
     "preemptions",
     "spend",
     "work_seconds",
+    "deadline_missed_at",
 )
 _N_SPEC = len(SPEC_COLUMNS)
 _ATTEMPT_COLUMNS = tuple(f.name for f in fields(AttemptView))
@@ -114,7 +115,9 @@ def load_jobs(session: Session, specs: SpecCache | None = None) -> list[JobView]
     out: list[JobView] = []
     for row in rows:
         values = tuple(row)
-        job_id, state, cancel, submitted, queued_since, preemptions, spend, work = values[_N_SPEC:]
+        job_id, state, cancel, submitted, queued_since, preemptions, spend, work, missed = values[
+            _N_SPEC:
+        ]
         assert job_id is not None and submitted is not None
         out.append(
             JobView(
@@ -128,6 +131,7 @@ def load_jobs(session: Session, specs: SpecCache | None = None) -> list[JobView]
                 spend=spend,
                 work_seconds=work,
                 live=live.get(job_id),
+                deadline_missed=missed is not None,
             )
         )
     specs.keep_only({j.id for j in out})
