@@ -1,8 +1,12 @@
 """`decide(snapshot, config) -> list[Action]`: the whole policy of one tick, pure.
 
 Order of the returned actions matters and is deterministic: per job (highest priority first,
-then oldest), its lifecycle actions; then launches gated by budgets; then orphans and idle
-foreign pods. The same snapshot always gives the same actions.
+then oldest), a missed deadline and its lifecycle actions; then, with `budget_enforce =
+running`, the pods ended because a budget is reached; then launches gated by budgets; then
+orphans and idle foreign pods. The same snapshot always gives the same actions.
+
+The spend-rate cap covers everything the daemon runs: a bid-resume that would take the fleet
+over it waits (the preempted pod keeps its slot at its old price), like a launch would.
 """
 
 from __future__ import annotations
@@ -15,13 +19,21 @@ from scheduler.domain.actions import (
     EndAttempt,
     Hold,
     Launch,
+    MissDeadline,
     MoveJob,
     ResumeSpot,
     TerminateOrphan,
 )
-from scheduler.domain.states import AttemptKind, AttemptState, JobState
+from scheduler.domain.states import (
+    TERMINAL_JOB_STATES,
+    AttemptKind,
+    AttemptState,
+    EndReason,
+    JobState,
+    PodCall,
+)
 from scheduler.domain.views import POD_NAME_PREFIX, JobView, PodView, Snapshot
-from scheduler.policy.config import PolicyConfig
+from scheduler.policy.config import BudgetEnforce, PolicyConfig
 from scheduler.policy.deadline import (
     TAKING_RISKS,
     cannot_finish,
@@ -44,12 +56,17 @@ def decide(snap: Snapshot, cfg: PolicyConfig) -> list[Action]:
     for p in sorted(snap.pods, key=lambda p: p.pod_id, reverse=True):
         by_name[p.name] = p  # the lowest pod id wins: the same choice whatever the list order
     ending: set[int] = set()
+    busy: set[int] = set()  # attempts that have lifecycle actions this tick
     for job in sorted(snap.jobs, key=_order):
+        if _missed_deadline(job, snap.now):
+            actions.append(MissDeadline(job.id))
         if job.live is not None:
             a = job.live
             pod = by_id.get(a.pod_id) if a.pod_id is not None else by_name.get(a.pod_name)
             acts, relaunch = live_job_actions(job, pod, snap, cfg)
             actions.extend(acts)
+            if acts:
+                busy.add(a.id)
             if any(isinstance(x, EndAttempt) for x in acts):
                 ending.add(a.id)
             if relaunch is not None:
@@ -65,12 +82,99 @@ def decide(snap: Snapshot, cfg: PolicyConfig) -> list[Action]:
                 actions.append(move)
             else:
                 to_launch.append(job)
+    actions = _cap_resumes(actions, snap, cfg, ending)
     resumes = {
         x.attempt_id: x.bid_per_gpu * x.gpu_count for x in actions if isinstance(x, ResumeSpot)
     }
+    budget_stops = _budget_stops(snap, cfg, busy | ending)
+    actions.extend(budget_stops)
+    ending |= {x.attempt_id for x in budget_stops}
     actions.extend(_launches(to_launch, snap, cfg, ending, resumes))
     actions.extend(_strays(snap, cfg))
     return actions
+
+
+def _missed_deadline(job: JobView, now: datetime) -> bool:
+    """The deadline passed with the job unfinished, or it expires because its estimated
+    runtime no longer fits: recorded once per job."""
+    if job.deadline_missed or job.spec.deadline is None or job.cancel_requested:
+        return False
+    if job.state in TERMINAL_JOB_STATES:
+        return False
+    if past_deadline(job, now):
+        return True
+    return job.live is None and not job.spec.allows_on_demand and cannot_finish(job, now)
+
+
+def _reserved(job: JobView) -> float:
+    """What a live attempt counts against the spend-rate cap: its pod's price (a preempted
+    spot pod keeps its slot, as it may be bid-resumed)."""
+    return (job.live.cost_per_hr or 0.0) if job.live is not None else 0.0
+
+
+def _cap_resumes(
+    actions: list[Action], snap: Snapshot, cfg: PolicyConfig, ending: set[int]
+) -> list[Action]:
+    """Bid-resumes that would take the fleet over `max_spend_rate` wait (become holds)."""
+    if cfg.max_spend_rate is None or not any(isinstance(x, ResumeSpot) for x in actions):
+        return actions
+    burn = sum(_reserved(j) for j in snap.jobs if j.live is not None and j.live.id not in ending)
+    jobs = {j.id: j for j in snap.jobs}
+    out: list[Action] = []
+    for x in actions:
+        if isinstance(x, ResumeSpot):
+            old = _reserved(jobs[x.job_id])
+            new = x.bid_per_gpu * x.gpu_count
+            if burn - old + new > cfg.max_spend_rate + 1e-9:
+                out.append(Hold(x.job_id, "spend rate cap: resume waits"))
+                continue
+            burn += max(0.0, new - old)
+        out.append(x)
+    return out
+
+
+def _budget_stops(snap: Snapshot, cfg: PolicyConfig, skip: set[int]) -> list[EndAttempt]:
+    """`budget_enforce = running`: when what is left of the daily or monthly budget no longer
+    covers `budget_horizon` of the fleet's spend rate, end pods, lowest priority first and
+    checkpointed ones before the rest (they lose the least), until it does. Their jobs wait
+    in the queue, where the launch gate holds them until the budget allows again."""
+    if cfg.budget_enforce is not BudgetEnforce.RUNNING:
+        return []
+    daily = cfg.daily_budget - snap.money.spend_today if cfg.daily_budget is not None else INF
+    monthly = cfg.monthly_budget - snap.money.spend_month if cfg.monthly_budget is not None else INF
+    left, which = (daily, "daily") if daily <= monthly else (monthly, "monthly")
+    billing = [
+        j
+        for j in snap.jobs
+        if j.live is not None
+        and j.live.state in (AttemptState.LAUNCHING, AttemptState.RUNNING)
+        and j.live.pod_id is not None
+        and j.live.id not in skip
+    ]
+    burn = sum(_reserved(j) for j in billing)
+    out: list[EndAttempt] = []
+    for job in sorted(billing, key=lambda j: (j.spec.priority, not j.spec.checkpoint, -j.id)):
+        if burn <= 0 or left > burn * cfg.budget_horizon / 3600.0:
+            break
+        a = job.live
+        assert a is not None
+        out.append(
+            EndAttempt(
+                attempt_id=a.id,
+                job_id=job.id,
+                job_from=job.state,
+                job_to=JobState.QUEUED,
+                reason=EndReason.BUDGET,
+                pod_id=a.pod_id,
+                pod_call=PodCall.TERMINATE,
+                detail=f"{which} budget reached: pod ended, job waits in the queue",
+            )
+        )
+        burn -= _reserved(job)
+    return out
+
+
+INF = float("inf")
 
 
 def _queued_move(job: JobView, now: datetime) -> MoveJob | None:

@@ -16,12 +16,15 @@ from hypothesis import strategies as st
 from scheduler.domain.actions import (
     Action,
     AdoptPod,
+    ConfirmResume,
     EndAttempt,
     Hold,
     Launch,
     MarkPreempted,
     MarkRunning,
+    MissDeadline,
     MoveJob,
+    ResumeLost,
     ResumeSpot,
     TerminateOrphan,
 )
@@ -168,11 +171,16 @@ def test_decide_is_deterministic_and_ignores_the_order_of_jobs_and_pods(
     assert decide(shuffled, case.cfg) == first
 
 
-_JOB_TO = {MarkRunning: JobState.RUNNING, MarkPreempted: JobState.PREEMPTED}
+_JOB_TO = {
+    MarkRunning: JobState.RUNNING,
+    MarkPreempted: JobState.PREEMPTED,
+    ConfirmResume: JobState.LAUNCHING,
+}
 _ATTEMPT_TO = {
     MarkRunning: AttemptState.RUNNING,
     MarkPreempted: AttemptState.PREEMPTED,
     ResumeSpot: AttemptState.LAUNCHING,
+    ConfirmResume: AttemptState.LAUNCHING,
     EndAttempt: AttemptState.ENDED,
 }
 
@@ -186,7 +194,7 @@ def test_every_state_change_is_an_edge_of_the_transition_tables(case: Case) -> N
     job_state = {i: j.state for i, j in jobs.items()}
     attempt_state = {j.live.id: j.live.state for j in jobs.values() if j.live is not None}
     for act in decide(case.snap, case.cfg):
-        if isinstance(act, Hold | TerminateOrphan | AdoptPod):
+        if isinstance(act, Hold | TerminateOrphan | AdoptPod | MissDeadline | ResumeLost):
             continue
         now_in = job_state[act.job_id]
         if isinstance(act, MoveJob | Launch):
@@ -200,7 +208,7 @@ def test_every_state_change_is_an_edge_of_the_transition_tables(case: Case) -> N
         if to is not None:
             assert to in JOB_TRANSITIONS[now_in], f"{now_in} -> {to}: {act}"
             job_state[act.job_id] = to
-        if isinstance(act, MarkRunning | MarkPreempted | ResumeSpot | EndAttempt):
+        if isinstance(act, MarkRunning | MarkPreempted | ResumeSpot | ConfirmResume | EndAttempt):
             old, new = attempt_state[act.attempt_id], _ATTEMPT_TO[type(act)]
             assert new in ATTEMPT_TRANSITIONS[old], f"attempt {old} -> {new}: {act}"
             attempt_state[act.attempt_id] = new

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pytest
 
-from scheduler.domain.actions import MoveJob
+from scheduler.domain.actions import MissDeadline, MoveJob
 from scheduler.domain.states import TERMINAL_JOB_STATES, AttemptKind, JobState
 
 from .factories import at, job, launches, only_launch, run, snapshot
@@ -33,7 +33,10 @@ def test_a_job_whose_deadline_passed_before_a_launch_expires(
     past: float, on_demand: float | None
 ) -> None:
     j = job(deadline=at(-past), max_on_demand_price=on_demand)
-    assert run(snapshot(j)) == [MoveJob(1, Q, JobState.EXPIRED, "deadline passed before a launch")]
+    assert run(snapshot(j)) == [
+        MissDeadline(1),
+        MoveJob(1, Q, JobState.EXPIRED, "deadline passed before a launch"),
+    ]
 
 
 @pytest.mark.parametrize(("waited", "expires"), [(600.0, False), (601.0, True)])
@@ -78,7 +81,8 @@ def test_a_spot_only_job_that_reached_max_preemptions_fails() -> None:
 def test_a_spot_only_job_that_can_no_longer_finish_before_its_deadline_expires() -> None:
     j = job(deadline=at(3000), estimated_runtime=HOUR)
     assert run(snapshot(j)) == [
-        MoveJob(1, Q, JobState.EXPIRED, "the estimated runtime no longer fits before the deadline")
+        MissDeadline(1),  # it will miss it: recorded now, not when it passes
+        MoveJob(1, Q, JobState.EXPIRED, "the estimated runtime no longer fits before the deadline"),
     ]
 
 
