@@ -150,7 +150,7 @@ def jobs(
         table.add_row(
             str(r["id"]),
             r["name"],
-            r["state"],
+            r["state"] + (" · deadline missed" if r["deadline_missed_at"] else ""),
             str(r["priority"]),
             f"{r['gpu_count']}x {r['gpu_types']}",
             money(r["max_spot_price"]),
@@ -181,6 +181,11 @@ def job(
         f"[bold]job {detail['id']} {detail['name']}[/]: {detail['state']}"
         f" ({detail['reason'] or ''})"
     )
+    if detail["deadline_missed_at"] is not None:
+        out.print(
+            f"[bold red]deadline missed[/]: the deadline {detail['deadline']} passed with the job"
+            f" unfinished (recorded {detail['deadline_missed_at']})"
+        )
     out.print(
         f"spend {money(m['spend'])}  on-demand would be {money(m['on_demand_cost'])}  "
         f"saved {money(m['savings'])}  wasted {money(m['waste'])}  "
@@ -197,7 +202,7 @@ def job(
             money(a["bid_per_gpu"]),
             money(a["cost_per_hr"]),
             a["pod_id"] or a["pod_name"],
-            a["state"],
+            a["state"] + (f" ({a['pending_call']} asked)" if a["pending_call"] else ""),
             a["end_reason"] or "",
             money(a["cost"]),
         )

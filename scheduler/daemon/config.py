@@ -17,7 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from scheduler.domain.durations import parse_duration
 from scheduler.domain.errors import SpotschedError
-from scheduler.policy.config import ForeignIdleRule, PolicyConfig, Strategy
+from scheduler.policy.config import BudgetEnforce, ForeignIdleRule, PolicyConfig, Strategy
 
 DEFAULT_STATE_DIR = "/var/lib/spotsched"
 ENV_PREFIX = "SPOTSCHED_"
@@ -81,9 +81,13 @@ class PolicySection(_Section):
 
 class BudgetSection(_Section):
     max_spend_rate: float | None = Field(default=None, gt=0)
-    """Dollars per hour across all pods the daemon runs; launches that would exceed it wait."""
+    """Dollars per hour across all pods the daemon runs; launches and bid-resumes that would
+    exceed it wait."""
     daily: float | None = Field(default=None, gt=0)
     monthly: float | None = Field(default=None, gt=0)
+    enforce: BudgetEnforce = BudgetEnforce.LAUNCHES
+    """`launches`: a reached daily/monthly budget holds new launches; `running`: it also ends
+    running pods (lowest priority first, checkpointed first) and requeues their jobs."""
 
 
 class ForeignIdleSection(_Section):
@@ -136,6 +140,7 @@ class Settings(_Section):
             max_spend_rate=b.max_spend_rate,
             daily_budget=b.daily,
             monthly_budget=b.monthly,
+            budget_enforce=b.enforce,
             foreign_idle=(
                 ForeignIdleRule(f.name_pattern, f.idle_timeout, f.threshold, f.action)
                 if f is not None

@@ -152,6 +152,9 @@ class Metrics:
             ["reason"],
         )
         self.invalid = counter("jobs_invalid", "Job rows that failed validation.")
+        self.deadlines_missed = counter(
+            "deadlines_missed", "Jobs whose deadline passed (or can no longer be met) unfinished."
+        )
         self.queue_wait = Histogram(
             PREFIX + "queue_wait_seconds",
             "Time a job waited in the queue before its pod was created, by attempt kind.",
@@ -261,6 +264,8 @@ class Metrics:
                 self.fallbacks.labels(action.reason).inc()
         if applied.overbids:
             self.overbids.inc(applied.overbids)
+        if applied.deadlines_missed:
+            self.deadlines_missed.inc(applied.deadlines_missed)
         for gpu in applied.preemptions:
             self.preemptions.labels(gpu).inc()
         for kind, reason in applied.ended:
