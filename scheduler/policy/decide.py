@@ -177,6 +177,13 @@ def _budget_stops(snap: Snapshot, cfg: PolicyConfig, skip: set[int]) -> list[End
 INF = float("inf")
 
 
+def _budget_left(snap: Snapshot, cfg: PolicyConfig) -> tuple[float, str]:
+    """Dollars left of the tighter budget, and which one it is (inf when none is set)."""
+    daily = cfg.daily_budget - snap.money.spend_today if cfg.daily_budget is not None else INF
+    monthly = cfg.monthly_budget - snap.money.spend_month if cfg.monthly_budget is not None else INF
+    return (daily, "daily") if daily <= monthly else (monthly, "monthly")
+
+
 def _queued_move(job: JobView, now: datetime) -> MoveJob | None:
     spec = job.spec
     if job.cancel_requested:
@@ -295,6 +302,10 @@ def _budget_gate(offer: Offer, burn: float, snap: Snapshot, cfg: PolicyConfig) -
         return "daily budget spent"
     if cfg.monthly_budget is not None and snap.money.spend_month >= cfg.monthly_budget:
         return "monthly budget spent"
+    if cfg.budget_enforce is BudgetEnforce.RUNNING:
+        left, which = _budget_left(snap, cfg)
+        if left <= (burn + offer.cost_per_hr) * cfg.budget_horizon / 3600.0:
+            return f"{which} budget nearly spent"  # it would be ended again at once
     return None
 
 
