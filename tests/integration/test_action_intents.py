@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import pytest
 
-from .conftest import World, sim
+from .conftest import BOTH_BACKENDS, World, sim
 
 
 def _no_pod_billing(world: World) -> None:
     assert [p["name"] for p in world.running_pods()] == []
 
 
+@BOTH_BACKENDS
 def test_a_max_cost_job_killed_after_its_terminate_fails_and_never_succeeds(world: World) -> None:
     job = world.submit("capped", env=sim(), max_cost=0.01)
     world.tick()
@@ -90,6 +91,7 @@ def test_a_job_requeued_by_the_daemon_is_relaunched_after_a_crash_after_the_term
     _no_pod_billing(world)
 
 
+@BOTH_BACKENDS
 def test_a_bid_resume_killed_after_the_call_is_confirmed_not_repeated(world: World) -> None:
     job = world.submit("resumer", env=sim(busy=3600))
     world.tick()
