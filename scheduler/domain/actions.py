@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from scheduler.domain.states import AttemptKind, EndReason, JobState, PodCall
+from scheduler.domain.states import AttemptKind, EndReason, JobOutcome, JobState, PodCall
 
 
 @dataclass(frozen=True, slots=True)
@@ -20,6 +20,7 @@ class MoveJob:
     from_state: JobState
     to_state: JobState
     reason: str
+    outcome: JobOutcome | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -29,6 +29,7 @@ from scheduler.domain.states import (
     AttemptKind,
     AttemptState,
     EndReason,
+    JobOutcome,
     JobState,
     PodCall,
 )
@@ -187,11 +188,19 @@ def _budget_left(snap: Snapshot, cfg: PolicyConfig) -> tuple[float, str]:
 def _queued_move(job: JobView, now: datetime) -> MoveJob | None:
     spec = job.spec
     if job.cancel_requested:
-        return MoveJob(job.id, job.state, JobState.CANCELLED, "cancelled by user")
+        return MoveJob(
+            job.id, job.state, JobState.CANCELLED, "cancelled by user", JobOutcome.CANCELLED
+        )
     if past_deadline(job, now):
-        return MoveJob(job.id, job.state, JobState.EXPIRED, "deadline passed before a launch")
+        return MoveJob(
+            job.id,
+            job.state,
+            JobState.EXPIRED,
+            "deadline passed before a launch",
+            JobOutcome.DEADLINE,
+        )
     if spec.max_cost is not None and job.spend >= spec.max_cost:
-        return MoveJob(job.id, job.state, JobState.FAILED, "max_cost reached")
+        return MoveJob(job.id, job.state, JobState.FAILED, "max_cost reached", JobOutcome.MAX_COST)
     waited = (now - job.queued_since).total_seconds()
     if not spec.allows_on_demand:
         if spec.fallback_after is not None and waited > spec.fallback_after:
@@ -200,10 +209,15 @@ def _queued_move(job: JobView, now: datetime) -> MoveJob | None:
                 job.state,
                 JobState.EXPIRED,
                 "waited longer than fallback_after for spot; on-demand not allowed",
+                JobOutcome.WAIT_LIMIT,
             )
         if spec.max_preemptions is not None and job.preemptions >= spec.max_preemptions:
             return MoveJob(
-                job.id, job.state, JobState.FAILED, "max_preemptions reached; on-demand not allowed"
+                job.id,
+                job.state,
+                JobState.FAILED,
+                "max_preemptions reached; on-demand not allowed",
+                JobOutcome.MAX_PREEMPTIONS,
             )
         if cannot_finish(job, now):
             return MoveJob(
@@ -211,6 +225,7 @@ def _queued_move(job: JobView, now: datetime) -> MoveJob | None:
                 job.state,
                 JobState.EXPIRED,
                 "the estimated runtime no longer fits before the deadline",
+                JobOutcome.DEADLINE,
             )
     return None
 

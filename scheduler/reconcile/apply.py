@@ -139,7 +139,12 @@ class Applier:
             result.holds[action.job_id] = action.reason
         elif isinstance(action, MoveJob):
             self.store.move_job(
-                action.job_id, action.from_state, action.to_state, action.reason, now
+                action.job_id,
+                action.from_state,
+                action.to_state,
+                action.reason,
+                now,
+                action.outcome,
             )
             result.moves.append((action.from_state.value, action.to_state.value))
             log.info(

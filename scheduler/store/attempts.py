@@ -10,7 +10,14 @@ from sqlalchemy import func
 from sqlmodel import Session, select
 
 from scheduler.domain.actions import Launch
-from scheduler.domain.states import AttemptKind, AttemptState, EndReason, JobState, PodCall
+from scheduler.domain.states import (
+    AttemptKind,
+    AttemptState,
+    EndReason,
+    JobState,
+    PodCall,
+    ending_outcome,
+)
 from scheduler.domain.views import AttemptView, pod_name
 from scheduler.store.ledger import add_waste, bill_until
 from scheduler.store.tables import AttemptRow, JobRow
@@ -198,6 +205,7 @@ def fail_launch(
         f"launch failed: {detail}"[:1000],
         now,
         attempt_id=attempt_id,
+        outcome=ending_outcome(job_to, EndReason.LAUNCH_FAILED),
         queued_since=job.queued_since or now,
     )
 
@@ -239,9 +247,9 @@ def mark_preempted(session: Session, attempt_id: int, job_from: JobState, now: d
         waste=row.waste + lost,
         segment_cost=0.0,
     )
-    values = {"preemptions": job.preemptions + 1}
+    values: dict[str, Any] = {"preemptions": job.preemptions + 1}
     if not job.checkpoint:
-        values["work_seconds"] = 0.0  # type: ignore[assignment]
+        values["work_seconds"] = 0.0
     move_job(
         session,
         row.job_id,
@@ -356,5 +364,13 @@ def end_attempt(
             if not job.checkpoint:
                 keep["work_seconds"] = 0.0  # a relaunch without a checkpoint starts afresh
         move_job(
-            session, row.job_id, job_from, job_to, why[:1000], now, attempt_id=attempt_id, **keep
+            session,
+            row.job_id,
+            job_from,
+            job_to,
+            why[:1000],
+            now,
+            attempt_id=attempt_id,
+            outcome=ending_outcome(job_to, reason),
+            **keep,
         )

@@ -49,6 +49,7 @@ def job_summary(row: JobRow) -> dict[str, Any]:
         "id": row.id,
         "name": row.name,
         "state": row.state,
+        "outcome": row.outcome,
         "reason": row.state_reason,
         "priority": row.priority,
         "gpu_types": row.gpu_types,

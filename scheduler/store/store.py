@@ -16,7 +16,13 @@ from sqlmodel import Session, col, select
 
 from scheduler.domain.actions import Launch
 from scheduler.domain.job import JobSpec
-from scheduler.domain.states import TERMINAL_JOB_STATES, EndReason, JobState, PodCall
+from scheduler.domain.states import (
+    TERMINAL_JOB_STATES,
+    EndReason,
+    JobOutcome,
+    JobState,
+    PodCall,
+)
 from scheduler.domain.views import AttemptView, JobView, Money, Quote, SpotHistory
 from scheduler.store import attempts, jobs, ledger, prices, reports, views
 from scheduler.store.ledger import Observation
@@ -95,10 +101,16 @@ class Store:
 
     # -- lifecycle writes --------------------------------------------------------------------
     def move_job(
-        self, job_id: int, old: JobState, new: JobState, reason: str, now: datetime
+        self,
+        job_id: int,
+        old: JobState,
+        new: JobState,
+        reason: str,
+        now: datetime,
+        outcome: JobOutcome | None = None,
     ) -> None:
         with self.session() as s:
-            move_job(s, job_id, old, new, reason, now)
+            move_job(s, job_id, old, new, reason, now, outcome=outcome)
 
     def begin_attempt(self, launch: Launch, now: datetime) -> AttemptView:
         with self.session() as s:

@@ -22,6 +22,7 @@ from scheduler.domain.states import (
     AttemptState,
     CloudType,
     EndReason,
+    JobOutcome,
     JobState,
     OnIdle,
     PodCall,
@@ -146,8 +147,10 @@ class JobRow(SQLModel, table=True):
     preemptions: int = Field(default=0, sa_column_kwargs=_d("0"))
     work_seconds: float = Field(default=0.0, sa_column_kwargs=_d("0"))
     spend: float = Field(default=0.0, sa_column_kwargs=_d("0"))
-    # revision 0003: a deadline that passed before the job finished (never silent)
+    # revision 0003: a deadline that passed before the job finished (never silent), and how a
+    # finished job ended
     deadline_missed_at: datetime | None = _ts()
+    outcome: str | None = _enum_column("jobs", "outcome", JobOutcome)
 
 
 class AttemptRow(SQLModel, table=True):

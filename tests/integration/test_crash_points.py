@@ -6,7 +6,8 @@ the daemon stays down. After the restart the daemon runs on, and then:
 - the job's outcome is the scenario's (never `succeeded` when the daemon asked the pod to end);
 - no pod is left billing, no pod name was used twice, no intent is left pending;
 - the ledger agrees with RunPod's billing (within 0.5%, or half a tick for a pod that removed
-  itself, whose end RunPod reports nowhere).
+  itself, whose end RunPod reports nowhere; not at all for a pod whose create answer was lost
+  and that removed itself while the daemon was down, README "Limits").
 """
 
 from __future__ import annotations
@@ -147,6 +148,11 @@ def test_a_crash_at_any_call_never_fakes_an_outcome_nor_leaves_a_pod_billing(
         names = [p["name"] for p in world.all_pods()]
         assert len(names) == len(set(names)), names
         billed, recorded = world.emu.billing_total(), float(detail["money"]["spend"])
+        never_seen = {a["pod_name"] for a in detail["attempts"] if a["pod_id"] is None}
+        if never_seen & set(names):
+            # the README's limit: a pod whose create answer died with the daemon and that
+            # removed itself before the restart left no trace to account it by
+            return
         if scenario.ends_itself:  # RunPod reports no end time for a pod that deleted itself
             rate = max(a["cost_per_hr"] or 0.0 for a in detail["attempts"])
             assert abs(recorded - billed) <= rate * TICK / 2 / 3600 + 1e-9

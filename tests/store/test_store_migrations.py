@@ -134,6 +134,7 @@ def test_catalog_holds_what_autogenerate_cannot_see(migrated_and_created: Any) -
         "ck_jobs_cloud_type_valid",
         "ck_jobs_on_idle_valid",
         "ck_jobs_gpu_count_positive",
+        "ck_jobs_outcome_valid",
         "ck_attempts_kind_valid",
         "ck_attempts_state_valid",
         "ck_attempts_end_reason_valid",
