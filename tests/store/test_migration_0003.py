@@ -30,17 +30,23 @@ def test_existing_rows_gain_their_launch_time_and_outcome(make_database: Any) ->
         with engine.begin() as conn:
             command.upgrade(_config(conn), "0002")
         with engine.begin() as conn:
-            for i, (name, state) in enumerate(
-                [("idled", "succeeded"), ("removed", "succeeded"), ("stopped", "cancelled")]
-                + [("live", "running"), ("capped", "failed")],
-                start=1,
-            ):
+            jobs = [
+                ("idled", "succeeded"),
+                ("removed", "succeeded"),
+                ("stopped", "cancelled"),
+                ("live", "running"),
+                ("capped", "failed"),
+            ]
+            for i, (name, state) in enumerate(jobs, start=1):
                 conn.execute(text(_JOB), {"id": i, "name": name, "state": state})
-            for i, (state, reason) in enumerate(
-                [("ended", "idle"), ("ended", "completed"), ("ended", "cancelled")]
-                + [("running", None), ("ended", "budget")],
-                start=1,
-            ):
+            attempts = [
+                ("ended", "idle"),
+                ("ended", "completed"),
+                ("ended", "cancelled"),
+                ("running", None),
+                ("ended", "budget"),
+            ]
+            for i, (state, reason) in enumerate(attempts, start=1):
                 params = {"id": i, "job": i, "state": state, "pod": f"p{i}", "reason": reason}
                 conn.execute(text(_ATTEMPT), params)
 
