@@ -179,7 +179,8 @@ def job(
     m = detail["money"]
     out.print(
         f"[bold]job {detail['id']} {detail['name']}[/]: {detail['state']}"
-        f" ({detail['reason'] or ''})"
+        + (f" · {detail['outcome']}" if detail["outcome"] else "")
+        + f" ({detail['reason'] or ''})"
     )
     if detail["deadline_missed_at"] is not None:
         out.print(

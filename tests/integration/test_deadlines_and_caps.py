@@ -46,6 +46,7 @@ def test_a_deadline_passing_under_a_running_job_is_recorded_shown_and_counted_on
     assert row["deadline_missed_at"] is not None
     shown = CliRunner().invoke(app, ["job", str(job), "--db", url])
     assert "deadline missed" in shown.output
+    assert "succeeded · completed" in shown.output
 
 
 def test_a_job_that_expires_in_the_queue_records_the_missed_deadline(world: World) -> None:
