@@ -28,7 +28,7 @@ from typing import Any
 
 from scheduler.daemon.service import Service
 from scheduler.domain.actions import Hold
-from scheduler.domain.views import POD_NAME_PREFIX, JobView, PodView, Snapshot, SpotHistory
+from scheduler.domain.views import JobView, PodView, Snapshot, SpotHistory
 from scheduler.emulator import Emulator
 from scheduler.emulator.capacity import total_free
 from scheduler.policy import decide
@@ -118,9 +118,11 @@ class QuietTicks:
         cfg = self.service.reconciler.policy
         if cfg.daily_budget is not None or cfg.monthly_budget is not None:
             return False
+        # A pod of ours that no live attempt owns is an orphan the sweep reads through state
+        # the projection does not carry; pods that are not ours are never acted on.
         owned = {j.live.pod_name for j in report.jobs if j.live is not None}
         return report.market_view is not None and not any(
-            p.name.startswith(POD_NAME_PREFIX) and p.name not in owned for p in report.pods
+            p.pod_id in report.own_pods and p.name not in owned for p in report.pods
         )
 
     def can_skip(self, now: datetime) -> bool:

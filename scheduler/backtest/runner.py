@@ -33,6 +33,7 @@ from scheduler.backtest.scoring import JobOutcome, job_outcome
 from scheduler.daemon.config import DatabaseSection, PolicySection, SchedulerSection, Settings
 from scheduler.daemon.service import Service
 from scheduler.domain.clock import VirtualClock
+from scheduler.domain.views import parse_pod_name
 from scheduler.emulator import Emulator, market_from_json
 from scheduler.policy.config import Strategy
 from scheduler.store import open_engine
@@ -211,8 +212,11 @@ class Run:
         for job in self.spec.jobs:
             job_id = self.ids.get(job.name)
             detail = self.service.store.job_detail(job_id) if job_id is not None else None
-            prefix = f"spotsched-{job_id}-"
-            billed = sum(p["billed"] for p in pods if str(p["name"]).startswith(prefix))
+            billed = sum(
+                p["billed"]
+                for p in pods
+                if (owner := parse_pod_name(str(p["name"]))) is not None and owner[0] == job_id
+            )
             out.append(
                 job_outcome(
                     job,

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import os
+import re
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -20,6 +22,7 @@ import structlog
 import typer
 from rich.console import Console
 from rich.markup import escape
+from rich.text import Text
 from sqlalchemy.exc import ArgumentError, DBAPIError
 
 from scheduler.daemon.config import ConfigError, Settings, load_settings
@@ -140,9 +143,39 @@ def cli_logging() -> Iterator[None]:
             structlog.reset_defaults()
 
 
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+
+
+def shown(value: Any) -> str:
+    """A value as plain text safe for a terminal: control characters (terminal escapes, NUL,
+    newlines) are shown as `\\xNN`, bytes are decoded with escapes. Anyone can write a job's
+    name or a database column, so nothing read from there reaches a terminal raw."""
+    if value is None:
+        return ""
+    if isinstance(value, bytes | bytearray | memoryview):
+        text = bytes(value).decode("utf-8", "backslashreplace")
+    else:
+        text = str(value)
+    return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
+
+
+def cell(value: Any) -> Text:
+    """A table cell that is never read as Rich markup (a job named `[/bold]` stays that)."""
+    return Text(shown(value))
+
+
+def markup_safe(value: Any) -> str:
+    """`shown(value)` for a string that is printed with Rich markup around it."""
+    return escape(shown(value))
+
+
 def to_jsonable(value: Any) -> Any:
     if isinstance(value, datetime):
         return value.isoformat()
+    if isinstance(value, bytes | bytearray | memoryview):
+        return bytes(value).decode("utf-8", "backslashreplace")
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
     if isinstance(value, dict):
         return {k: to_jsonable(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
@@ -155,7 +188,11 @@ def print_json(value: Any) -> None:
 
 
 def money(value: float | None) -> str:
-    return "-" if value is None else f"${value:,.4f}" if abs(value) < 10 else f"${value:,.2f}"
+    if value is None:
+        return "-"
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        return shown(value)  # a hostile row: show what is there, never crash
+    return f"${value:,.4f}" if abs(value) < 10 else f"${value:,.2f}"
 
 
 def env_flag(name: str) -> bool:

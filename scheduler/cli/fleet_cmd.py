@@ -19,7 +19,6 @@ import httpx
 import typer
 from rich.console import Group, RenderableType
 from rich.live import Live
-from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
@@ -30,6 +29,7 @@ from scheduler.cli.common import (
     ConfigOption,
     DbOption,
     JsonOption,
+    cell,
     cli_logging,
     fail,
     missing_sqlite_folder,
@@ -270,10 +270,11 @@ def pod_rows(found: tuple[Pod, ...], jobs: dict[int, dict[str, Any]]) -> list[di
     for p in sorted(found, key=lambda p: (p.name, p.id)):
         owned = parse_pod_name(p.name)
         job = jobs.get(owned[0]) if owned else None
-        attempt = next(
-            (a for a in (job or {}).get("attempts", []) if owned and a["number"] == owned[1]),
-            None,
-        )
+        # ours only by the exact name an attempt recorded: another installation's pods are
+        # named `spotsched-...` too
+        attempts = (job or {}).get("attempts", [])
+        attempt = next((a for a in attempts if a["pod_name"] == p.name), None)
+        job = job if attempt is not None else None
         rt = p.runtime
         rows.append(
             {
@@ -349,8 +350,8 @@ def pods(
             owner += f" {r['job_name']}"
         util, up = r["gpu_util_percent"], r["uptime_seconds"]
         table.add_row(
-            escape(r["name"]),
-            escape(r["id"]),
+            cell(r["name"]),
+            cell(r["id"]),
             r["kind"].replace("_", "-"),
             f"{r['gpu_count']}x {r['gpu_type_id'] or '?'}",
             money(r["bid_per_gpu"]),
@@ -358,7 +359,7 @@ def pods(
             r["status"],
             "-" if util is None else f"{util:.0f}%",
             "-" if up is None else format_duration(up),
-            escape(owner),
+            cell(owner),
         )
     out.print(table)
 

@@ -14,17 +14,33 @@ from scheduler.cli.common import (
     ConfigOption,
     DbOption,
     JsonOption,
+    cell,
     fail,
+    markup_safe,
     money,
     opened_store,
     out,
     print_json,
+    shown,
     utc_now,
 )
 from scheduler.daemon.jobs_file import load_jobs_file
-from scheduler.domain.job import JobInputError, JobSpec, parse_env_text, parse_job
+from scheduler.domain.job import JobInputError, JobSpec, parse_job
 from scheduler.domain.states import JobState
 from scheduler.store import JobNotFound
+from scheduler.store.jobs import NameInUse
+
+
+def _env_flags(values: list[str]) -> dict[str, str]:
+    """`--env KEY=VALUE` flags: each is one variable, split at its first '=' (the value may hold
+    commas, '=' or newlines). Errors name the flag's position, never its value."""
+    env: dict[str, str] = {}
+    for number, item in enumerate(values, start=1):
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise JobInputError([("env", f"--env number {number} is not KEY=VALUE")], "flags")
+        env[key.strip()] = value
+    return env
 
 
 def _input_error(exc: JobInputError) -> None:
@@ -74,6 +90,10 @@ def submit(
     checkpoint: Annotated[
         bool, typer.Option(help="The job checkpoints: work survives preemption.")
     ] = False,
+    replace: Annotated[
+        bool,
+        typer.Option(help="A live job has this name: ask it to cancel and queue this one."),
+    ] = False,
     config: ConfigOption = None,
     db: DbOption = None,
     as_json: JsonOption = False,
@@ -82,6 +102,13 @@ def submit(
     specs: list[JobSpec]
     try:
         if jobs_file is not None:
+            given = _flags_given(locals())
+            if given:
+                fail(
+                    f"{', '.join(given)} cannot be given beside a jobs file (the file says "
+                    "everything about its jobs); submit either a file or flags",
+                    EXIT_INVALID,
+                )
             specs = load_jobs_file(jobs_file)
         else:
             raw: dict[str, Any] = {
@@ -93,7 +120,7 @@ def submit(
                 "gpu_count": gpu_count,
                 "cloud_type": cloud_type,
                 "command": command,
-                "env": parse_env_text("\n".join(env)) if env else None,
+                "env": _env_flags(env) if env else None,
                 "fallback_after": fallback_after,
                 "max_preemptions": max_preemptions,
                 "deadline": deadline,
@@ -108,24 +135,50 @@ def submit(
                 "network_volume_id": network_volume_id,
                 "checkpoint": checkpoint or None,
             }
-            specs = [parse_job(raw, source="flags")]
+            specs = [parse_job(raw, source="flags", known_gpu_types_only=True)]
     except JobInputError as exc:
         _input_error(exc)
     except ValueError as exc:
         fail(f"invalid job: {exc}", EXIT_INVALID)
+    replaced: int | None = None
     with opened_store(config, db) as (store, _settings):
         if jobs_file is not None:
             results = store.upsert(specs, utc_now(), f"file {jobs_file.name}")
+        elif replace:
+            new, replaced = store.submit_replacing(specs[0], utc_now(), "cli")
+            results = [(new, "created")]
         else:
-            results = [(store.submit(specs[0], utc_now(), "cli"), "created")]
-    rows = [
+            try:
+                results = [(store.submit(specs[0], utc_now(), "cli"), "created")]
+            except NameInUse as exc:
+                fail(
+                    f"{exc.message}; give another --name, wait for it to finish, or add "
+                    f"--replace to cancel job {exc.job_id} and queue this one",
+                    EXIT_INVALID,
+                )
+    rows: list[dict[str, Any]] = [
         {"id": i, "name": s.name, "outcome": o} for (i, o), s in zip(results, specs, strict=True)
     ]
+    if replaced is not None:
+        rows[0]["replaces"] = replaced
     if as_json:
         print_json(rows)
         return
     for r in rows:
-        out.print(f"job {r['id']} {r['name']}: {r['outcome']}")
+        also = f" (job {r['replaces']}: cancel requested)" if "replaces" in r else ""
+        out.print(f"job {r['id']} {shown(r['name'])}: {r['outcome']}{also}", markup=False)
+
+
+_FILE_ONLY = {"jobs_file", "config", "db", "as_json"}
+
+
+def _flags_given(values: dict[str, Any]) -> list[str]:
+    """The job flags given on the command line (those not at their default)."""
+    return [
+        "--" + name.replace("_", "-")
+        for name, value in values.items()
+        if name not in _FILE_ONLY and value not in (None, False)
+    ]
 
 
 def jobs(
@@ -148,15 +201,15 @@ def jobs(
         table.add_column(col, overflow="fold")
     for r in rows:
         table.add_row(
-            str(r["id"]),
-            r["name"],
-            r["state"] + (" · deadline missed" if r["deadline_missed_at"] else ""),
-            str(r["priority"]),
-            f"{r['gpu_count']}x {r['gpu_types']}",
-            money(r["max_spot_price"]),
-            money(r["max_on_demand_price"]),
-            money(r["spend"]),
-            r["reason"] or "",
+            cell(r["id"]),
+            cell(r["name"]),
+            cell(r["state"] + (" · deadline missed" if r["deadline_missed_at"] else "")),
+            cell(r["priority"]),
+            cell(f"{shown(r['gpu_count'])}x {shown(r['gpu_types'])}"),
+            cell(money(r["max_spot_price"])),
+            cell(money(r["max_on_demand_price"])),
+            cell(money(r["spend"])),
+            cell(r["reason"]),
         )
     out.print(table)
 
@@ -178,34 +231,35 @@ def job(
         return
     m = detail["money"]
     out.print(
-        f"[bold]job {detail['id']} {detail['name']}[/]: {detail['state']}"
-        + (f" · {detail['outcome']}" if detail["outcome"] else "")
-        + f" ({detail['reason'] or ''})"
+        f"[bold]job {detail['id']} {markup_safe(detail['name'])}[/]: {detail['state']}"
+        + (f" · {markup_safe(detail['outcome'])}" if detail["outcome"] else "")
+        + f" ({markup_safe(detail['reason'])})"
     )
     if detail["deadline_missed_at"] is not None:
         out.print(
-            f"[bold red]deadline missed[/]: the deadline {detail['deadline']} passed with the job"
-            f" unfinished (recorded {detail['deadline_missed_at']})"
+            f"[bold red]deadline missed[/]: the deadline {markup_safe(detail['deadline'])} passed"
+            f" with the job unfinished (recorded {markup_safe(detail['deadline_missed_at'])})"
         )
     out.print(
         f"spend {money(m['spend'])}  on-demand would be {money(m['on_demand_cost'])}  "
         f"saved {money(m['savings'])}  wasted {money(m['waste'])}  "
-        f"preemptions {detail['preemptions']}"
+        f"preemptions {shown(detail['preemptions'])}",
+        markup=False,
     )
     attempts = Table(title="attempts")
     for col in ("#", "kind", "gpu", "bid/GPU", "$/h", "pod", "state", "end", "cost"):
         attempts.add_column(col, overflow="fold")
     for a in detail["attempts"]:
         attempts.add_row(
-            str(a["number"]),
-            a["kind"],
-            f"{a['gpu_count']}x {a['gpu_type_id']}",
-            money(a["bid_per_gpu"]),
-            money(a["cost_per_hr"]),
-            a["pod_id"] or a["pod_name"],
-            a["state"] + (f" ({a['pending_call']} asked)" if a["pending_call"] else ""),
-            a["end_reason"] or "",
-            money(a["cost"]),
+            cell(a["number"]),
+            cell(a["kind"]),
+            cell(f"{a['gpu_count']}x {a['gpu_type_id']}"),
+            cell(money(a["bid_per_gpu"])),
+            cell(money(a["cost_per_hr"])),
+            cell(a["pod_id"] or a["pod_name"]),
+            cell(a["state"] + (f" ({a['pending_call']} asked)" if a["pending_call"] else "")),
+            cell(a["end_reason"]),
+            cell(money(a["cost"])),
         )
     out.print(attempts)
     events = Table(title="events")
@@ -213,7 +267,8 @@ def job(
         events.add_column(col, overflow="fold")
     for e in detail["events"]:
         change = f"{e['from'] or ''} → {e['to']}" if e["to"] else e["kind"]
-        events.add_row(e["at"].strftime("%Y-%m-%d %H:%M:%S"), change, e["reason"])
+        at = e["at"].strftime("%Y-%m-%d %H:%M:%S") if e["at"] is not None else ""
+        events.add_row(cell(at), cell(change), cell(e["reason"]))
     out.print(events)
 
 

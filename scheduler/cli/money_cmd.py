@@ -21,6 +21,7 @@ from scheduler.cli.common import (
     ConfigOption,
     DbOption,
     JsonOption,
+    cell,
     fail,
     money,
     opened_store,
@@ -113,7 +114,7 @@ def cost(
         ]
 
     for r in summary["rows"]:
-        table.add_row(*[escape(str(r[k])) for k in first], *cells(r))
+        table.add_row(*[cell(r[k]) for k in first], *cells(r))
     table.add_section()
     table.add_row("[bold]total[/]", *[""] * (len(first) - 1), *cells(summary["total"]))
     out.print(table)
@@ -200,6 +201,7 @@ def status_report(
         },
         "jobs": {s.value: counts.get(s.value, 0) for s in JobState},
         "database": settings.database_url.split("://")[0],
+        "installation": facts.get("installation_id", (None, None))[0],
     }
 
 
@@ -213,6 +215,11 @@ def _print_status(r: dict[str, Any]) -> None:
         ago = format_duration(max(age, 0.0))
         tick = f"{word}: last tick {last:%Y-%m-%d %H:%M:%S} UTC, {ago} ago (stale after {stale})"
     out.print(f"daemon   {tick}")
+    if r["installation"]:
+        inst = escape(r["installation"])
+        out.print(f"install  {inst} (its pods are named spotsched-{inst}-<job>-<attempt>)")
+    else:
+        out.print("install  no installation id yet (`spotsched db upgrade` creates it)")
     spot = {True: "available", False: f"[yellow]{SPOT_UNAVAILABLE}[/]", None: "unknown"}
     out.print(f"spot     {spot[r['spot_capable']]}")
     m = r["metrics"]

@@ -41,8 +41,11 @@ def load_jobs_file(path: str | Path) -> list[JobSpec]:
         label = f"job[{i}]" + (
             f" ({table.get('name')})" if isinstance(table, dict) and table.get("name") else ""
         )
+        if not isinstance(table, dict):
+            problems.append((label, "each [[job]] entry must be a table"))
+            continue
         try:
-            spec = parse_job(table)
+            spec = parse_job(table, known_gpu_types_only=True)
         except JobInputError as exc:
             problems.extend((f"{label}.{f}", m) for f, m in exc.problems)
             continue

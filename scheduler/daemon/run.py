@@ -2,7 +2,8 @@
 
 APScheduler only triggers work (`max_instances=1`, `coalesce=True`); each trigger is one call
 into `Service`. SIGTERM/SIGINT let the running tick finish and exit 0; SIGHUP reloads the
-configuration and the jobs file.
+configuration and the jobs file. A second daemon on the same SQLite database refuses to start
+(`daemon/lock.py`).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from prometheus_client import CollectorRegistry, PlatformCollector, ProcessColle
 
 from scheduler import __version__
 from scheduler.daemon.config import Settings, load_settings
+from scheduler.daemon.lock import hold_database
 from scheduler.daemon.logs import configure_logging
 from scheduler.daemon.notify import Notifier
 from scheduler.daemon.secrets import load_api_key
@@ -135,6 +137,15 @@ class Daemon:
         self.scheduler.shutdown(wait=True)
 
     def run(self) -> int:
+        """Run until a stop signal; `DatabaseBusy` if another daemon holds the database."""
+        lock = hold_database(self.settings.database_url)
+        try:
+            return self._run()
+        finally:
+            if lock is not None:
+                lock.release()
+
+    def _run(self) -> int:
         self.service.prepare()
         if self.metrics_server is not None:
             self.metrics_server.start()

@@ -83,8 +83,10 @@ class Service:
             metrics.watch(self)
 
     def prepare(self) -> None:
-        """Bring the schema to head and sync the jobs file; called once before the first tick."""
+        """Bring the schema to head, read the installation id and sync the jobs file; called
+        once before the first tick."""
         upgrade(self.engine)
+        log.info("installation", installation_id=self.store.installation(self.clock.now()))
         self.sync_jobs_file()
 
     def sync_jobs_file(self) -> list[tuple[int, str]]:

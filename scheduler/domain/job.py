@@ -8,25 +8,35 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
-from scheduler.domain.durations import parse_duration
 from scheduler.domain.errors import SpotschedError
+from scheduler.domain.job_fields import (
+    GpuChoice,
+    duration_or_none,
+    kind_of,
+    number,
+    parse_env,
+    parse_gpu_types,
+    text_field,
+)
 from scheduler.domain.states import CloudType, OnIdle
 
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$")
-
-
-@dataclass(frozen=True, slots=True)
-class GpuChoice:
-    """An acceptable GPU type and how fast it runs this job relative to the others (1.0)."""
-
-    gpu_type_id: str
-    speed: float = 1.0
+KNOWN_GPU_TYPES_ONLY = "known_gpu_types_only"
+"""Validation context key: refuse GPU types this version does not know (submissions)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,7 +48,7 @@ class JobSpec:
     gpu_count: int = 1
     cloud_type: CloudType = CloudType.ALL
     command: str | None = None
-    env: tuple[tuple[str, str], ...] = ()
+    env: tuple[tuple[str, str], ...] = field(default=(), repr=False)  # values: secrets
     max_on_demand_price: float | None = None
     fallback_after: float | None = None
     max_preemptions: int | None = None
@@ -81,41 +91,56 @@ class JobInputError(SpotschedError):
         super().__init__(f"{where}{text}")
 
 
-def _duration_or_none(value: Any) -> float | None:
-    if value is None or value == "":
-        return None
-    return parse_duration(value)
+_NUMBER_FIELDS = (
+    "max_spot_price",
+    "gpu_count",
+    "max_on_demand_price",
+    "max_preemptions",
+    "priority",
+    "container_disk_gb",
+    "volume_gb",
+    "idle_threshold",
+    "max_cost",
+)
+_DURATION_FIELDS = (
+    "fallback_after",
+    "estimated_runtime",
+    "idle_timeout",
+    "idle_grace",
+    "max_runtime",
+)
+_LINE_FIELDS = ("image", "ports", "volume_mount_path", "network_volume_id", "data_center_id")
 
 
 class _JobInput(BaseModel):
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True, allow_inf_nan=False)
 
     name: str
-    image: str = Field(min_length=1)
+    image: str = Field(min_length=1, max_length=1000)
     gpu_types: tuple[GpuChoice, ...]
     max_spot_price: float = Field(gt=0, le=100)
     gpu_count: int = Field(default=1, ge=1, le=16)
     cloud_type: CloudType = CloudType.ALL
-    command: str | None = None
-    env: dict[str, str] = Field(default_factory=dict)
+    command: str | None = Field(default=None, max_length=100_000)
+    env: dict[str, Any] = Field(default_factory=dict)  # Any: values are kept verbatim
     max_on_demand_price: float | None = Field(default=None, gt=0, le=200)
     fallback_after: float | None = None
-    max_preemptions: int | None = Field(default=None, ge=0)
+    max_preemptions: int | None = Field(default=None, ge=0, le=1_000_000)
     deadline: datetime | None = None
     estimated_runtime: float | None = None
     priority: int = Field(default=0, ge=-1000, le=1000)
-    ports: str | None = None
+    ports: str | None = Field(default=None, max_length=1000)
     container_disk_gb: int = Field(default=20, ge=1, le=2000)
     volume_gb: int = Field(default=0, ge=0, le=10000)
-    volume_mount_path: str = "/workspace"
-    network_volume_id: str | None = None
-    data_center_id: str | None = None
+    volume_mount_path: str = Field(default="/workspace", max_length=1000)
+    network_volume_id: str | None = Field(default=None, max_length=200)
+    data_center_id: str | None = Field(default=None, max_length=200)
     idle_timeout: float | None = 600.0
     idle_threshold: float = Field(default=5.0, ge=0, le=100)
     idle_grace: float = 300.0
     on_idle: OnIdle = OnIdle.TERMINATE
     max_runtime: float | None = None
-    max_cost: float | None = Field(default=None, gt=0)
+    max_cost: float | None = Field(default=None, gt=0, le=10_000_000)
     checkpoint: bool = False
 
     @field_validator("name")
@@ -129,8 +154,9 @@ class _JobInput(BaseModel):
 
     @field_validator("gpu_types", mode="before")
     @classmethod
-    def _gpu_types(cls, v: Any) -> tuple[GpuChoice, ...]:
-        return parse_gpu_types(v)
+    def _gpu_types(cls, v: Any, info: ValidationInfo) -> tuple[GpuChoice, ...]:
+        known_only = bool(info.context and info.context.get(KNOWN_GPU_TYPES_ONLY))
+        return parse_gpu_types(v, known_only=known_only)
 
     @field_validator("cloud_type", "on_idle", mode="before")
     @classmethod
@@ -139,95 +165,79 @@ class _JobInput(BaseModel):
             return v.upper() if v.lower() in {"secure", "community", "all"} else v.lower()
         return v
 
-    @field_validator(
-        "fallback_after",
-        "estimated_runtime",
-        "idle_timeout",
-        "idle_grace",
-        "max_runtime",
-        mode="before",
-    )
+    @field_validator(*_NUMBER_FIELDS, mode="before")
+    @classmethod
+    def _numbers(cls, v: Any) -> Any:
+        return number(v)
+
+    @field_validator(*_DURATION_FIELDS, mode="before")
     @classmethod
     def _durations(cls, v: Any) -> float | None:
-        return _duration_or_none(v)
+        return duration_or_none(v)
+
+    @field_validator(*_LINE_FIELDS, mode="before")
+    @classmethod
+    def _lines(cls, v: Any, info: ValidationInfo) -> Any:
+        return text_field(v, info.field_name or "text")
+
+    @field_validator("command", mode="before")
+    @classmethod
+    def _command(cls, v: Any) -> Any:
+        return text_field(v, "command", multiline=True)
+
+    @field_validator("checkpoint", mode="before")
+    @classmethod
+    def _flag(cls, v: Any) -> Any:
+        if isinstance(v, bool | str) or (type(v) is int and v in (0, 1)):
+            return v
+        raise ValueError(f"give true or false (got {kind_of(v)})")
+
+    @field_validator("deadline", mode="before")
+    @classmethod
+    def _deadline_type(cls, v: Any) -> Any:
+        if v is None or v == "":
+            return None
+        if isinstance(v, datetime | str):
+            return v
+        raise ValueError(
+            f"give an ISO 8601 date and time such as 2026-12-01T08:00:00Z (got {kind_of(v)})"
+        )
 
     @field_validator("deadline", mode="after")
     @classmethod
     def _aware(cls, v: datetime | None) -> datetime | None:
-        if v is not None and v.tzinfo is None:
-            return v.replace(tzinfo=UTC)
-        return v
+        if v is None:
+            return None
+        if v.tzinfo is None:
+            v = v.replace(tzinfo=UTC)
+        if not 1970 <= v.year <= 9000:
+            raise ValueError("a deadline must lie between the years 1970 and 9000")
+        return v.astimezone(UTC)
 
     @field_validator("env", mode="before")
     @classmethod
-    def _env(cls, v: Any) -> Any:
-        if isinstance(v, str):
-            return parse_env_text(v)
-        if isinstance(v, dict):
-            return {str(k): str(val) for k, val in v.items()}
-        return v
+    def _env(cls, v: Any) -> dict[str, str]:
+        return parse_env(v)
 
     @model_validator(mode="after")
     def _consistent(self) -> _JobInput:
         if self.max_on_demand_price is not None and self.max_on_demand_price < 0:
             raise ValueError("max_on_demand_price must be positive")
-        for key in self.env:
-            if key.startswith("SPOTSCHED_") and not key.startswith("SPOTSCHED_SIM_"):
-                raise ValueError(f"env: {key} is reserved for spotsched")
         return self
 
 
-def parse_gpu_types(value: Any) -> tuple[GpuChoice, ...]:
-    """GPU types from a list (strings or {id, speed} tables) or "id[:speed],id[:speed]" text."""
-    items: list[Any]
-    if isinstance(value, str):
-        items = [part.strip() for part in value.split(",") if part.strip()]
-    elif isinstance(value, list | tuple):
-        items = list(value)
-    else:
-        raise ValueError("give a list of GPU type ids, e.g. ['NVIDIA RTX A5000', 'NVIDIA A40']")
-    choices: list[GpuChoice] = []
-    for item in items:
-        if isinstance(item, GpuChoice):
-            choices.append(item)
-            continue
-        if isinstance(item, dict):
-            gpu_id, speed = item.get("id"), item.get("speed", 1.0)
-        elif isinstance(item, str):
-            gpu_id, _, speed_text = item.partition(":")
-            speed = float(speed_text) if speed_text.strip() else 1.0
-        else:
-            raise ValueError(f"{item!r} is not a GPU type id")
-        if not isinstance(gpu_id, str) or not gpu_id.strip():
-            raise ValueError("every GPU type needs an id")
-        if not isinstance(speed, int | float) or speed <= 0:
-            raise ValueError(f"speed of {gpu_id} must be a positive number")
-        choices.append(GpuChoice(gpu_id.strip(), float(speed)))
-    if not choices:
-        raise ValueError("name at least one GPU type")
-    if len({c.gpu_type_id for c in choices}) != len(choices):
-        raise ValueError("a GPU type is listed twice")
-    return tuple(choices)
+def parse_job(
+    raw: Mapping[str, Any], source: str | None = None, *, known_gpu_types_only: bool = False
+) -> JobSpec:
+    """Validate one job given as a mapping. Raises `JobInputError` naming every bad field.
 
-
-def parse_env_text(text: str) -> dict[str, str]:
-    """`K=V` pairs separated by newlines or commas (the jobs table's text form)."""
-    env: dict[str, str] = {}
-    for part in re.split(r"[\n,]", text):
-        if not part.strip():
-            continue
-        key, sep, val = part.partition("=")
-        if not sep or not key.strip():
-            raise ValueError(f"{part.strip()!r} is not KEY=VALUE")
-        env[key.strip()] = val
-    return env
-
-
-def parse_job(raw: Mapping[str, Any], source: str | None = None) -> JobSpec:
-    """Validate one job given as a mapping. Raises `JobInputError` naming every bad field."""
+    `known_gpu_types_only` is for submissions (CLI, TOML files): a GPU type this version does
+    not know is refused with a "did you mean"; rows from SQL are checked against the market."""
     cleaned = {k: v for k, v in raw.items() if v is not None}
     try:
-        model = _JobInput.model_validate(cleaned)
+        model = _JobInput.model_validate(
+            cleaned, context={KNOWN_GPU_TYPES_ONLY: known_gpu_types_only}
+        )
     except ValidationError as exc:
         problems = [
             (".".join(str(p) for p in err["loc"][:1]) or "job", _readable(err))
@@ -247,11 +257,13 @@ def _readable(err: Any) -> str:
     if err["type"] == "missing":
         return "required"
     value = err.get("input")
-    if err["type"] not in ("value_error", "assertion_error") and isinstance(
-        value, str | int | float
-    ):
-        shown = repr(value) if len(repr(value)) <= 60 else repr(value)[:57] + "..."
-        msg = f"{msg} (got {shown})"
+    secret = bool(err["loc"]) and err["loc"][0] == "env"
+    if err["type"] not in ("value_error", "assertion_error") and not secret:
+        if isinstance(value, str | int | float) and not isinstance(value, bool):
+            shown = repr(value) if len(repr(value)) <= 60 else repr(value)[:57] + "..."
+            msg = f"{msg} (got {shown})"
+        elif value is not None:
+            msg = f"{msg} (got {kind_of(value)})"
     return msg
 
 

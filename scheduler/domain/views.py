@@ -2,10 +2,31 @@
 
 The reconciler builds a `Snapshot` from the store and RunPod; `policy.decide` reads only this.
 Nothing here knows about SQL rows or GraphQL payloads.
+
+Which pods are ours. Several spotsched installations (and people) share one RunPod account, and
+RunPod pod names are neither unique nor owned, so a name prefix proves nothing. Each database
+has an installation id (created once, at random, by migration 0004) and every pod it creates is
+named `spotsched-{installation}-{job}-{attempt}`, with the id in its env too. A pod is this
+installation's (`Snapshot.ours`) when
+
+- its name carries this installation's id, or
+- its pod id is recorded on one of this database's attempts (`Snapshot.recorded_pods`): the
+  attempts table keeps every pod we created or adopted, which is how pods named in the old
+  format `spotsched-{job}-{attempt}` (before installation ids) stay ours after an upgrade.
+
+A live attempt keeps managing (and adopting) the pod of its exact recorded `pod_name`, old
+format included (the one window left: an old-format attempt still waiting to learn its pod id
+at the upgrade adopts by name, as before, and a neighbour's pod of the same old name could be
+taken for it). Only pods that are ours are ever swept as orphans; an old-format pod whose id
+no attempt recorded may be a neighbour's (every old installation named its first pod
+`spotsched-1-1`) or a person's, so it is left alone, as is any other `spotsched-...` pod that is
+not ours: another daemon manages it, and stopping it would make that daemon record a false
+ending. The opt-in idle rule for foreign pods (`foreign_idle`) never touches `spotsched-` pods.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -13,21 +34,44 @@ from scheduler.domain.job import JobSpec
 from scheduler.domain.states import AttemptKind, AttemptState, EndReason, JobState, PodCall
 
 POD_NAME_PREFIX = "spotsched-"
+INSTALLATION_ID_PATTERN = re.compile(r"[a-z][a-z0-9]{5,19}")
+"""An installation id: lowercase letters and digits, a letter first (so the old name format,
+digits only, can never be mistaken for it), short enough to keep pod names short."""
+_NEW_NAME = re.compile(r"spotsched-([a-z][a-z0-9]*)-([0-9]+)-([0-9]+)")
+_OLD_NAME = re.compile(r"spotsched-([0-9]+)-([0-9]+)")
 
 
-def pod_name(job_id: int, attempt_number: int) -> str:
-    """The deterministic name of a job's n-th pod: the idempotency key of every create."""
-    return f"{POD_NAME_PREFIX}{job_id}-{attempt_number}"
+def is_installation_id(value: str) -> bool:
+    return INSTALLATION_ID_PATTERN.fullmatch(value) is not None
+
+
+def pod_name(job_id: int, attempt_number: int, *, installation: str) -> str:
+    """The deterministic name of a job's n-th pod: the idempotency key of every create.
+
+    RunPod documents no length limit for a pod name (REST: `minLength 1`); ours stay under 64
+    characters (a DNS label) for any job id and attempt number up to 10^15."""
+    if not is_installation_id(installation):
+        raise ValueError(f"not an installation id: {installation!r}")
+    return f"{POD_NAME_PREFIX}{installation}-{job_id}-{attempt_number}"
 
 
 def parse_pod_name(name: str) -> tuple[int, int] | None:
-    """(job id, attempt number) of a spotsched pod name, else None."""
-    if not name.startswith(POD_NAME_PREFIX):
-        return None
-    job, sep, number = name.removeprefix(POD_NAME_PREFIX).partition("-")
-    if not sep or not job.isdigit() or not number.isdigit():
-        return None
-    return int(job), int(number)
+    """(job id, attempt number) of a spotsched pod name, either format, else None.
+
+    The name says nothing about *whose* pod it is: see `pod_installation` and `Snapshot.ours`."""
+    new = _NEW_NAME.fullmatch(name)
+    if new is not None:
+        return int(new.group(2)), int(new.group(3))
+    old = _OLD_NAME.fullmatch(name)
+    if old is not None:
+        return int(old.group(1)), int(old.group(2))
+    return None
+
+
+def pod_installation(name: str) -> str | None:
+    """The installation id a pod name carries; None for the old format and other names."""
+    match = _NEW_NAME.fullmatch(name)
+    return match.group(1) if match is not None else None
 
 
 @dataclass(frozen=True, slots=True)
@@ -186,6 +230,16 @@ class Snapshot:
     history: SpotHistory = field(default_factory=SpotHistory)
     kept_pods: frozenset[str] = frozenset()
     """Names of pods the daemon stopped on purpose and leaves to the user (`on_idle = stop`)."""
+    installation: str | None = None
+    """This database's installation id; None: no pod is ours by its name."""
+    recorded_pods: frozenset[str] = frozenset()
+    """Ids of listed pods that this database's attempts recorded (ours whatever their name)."""
+
+    def ours(self, pod: PodView) -> bool:
+        """Whether the pod is this installation's (see the module docstring)."""
+        if self.installation is not None and pod_installation(pod.name) == self.installation:
+            return True
+        return pod.pod_id in self.recorded_pods
 
     def pod_named(self, name: str) -> PodView | None:
         for p in self.pods:

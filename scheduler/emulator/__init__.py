@@ -5,7 +5,10 @@ Spot switched off (`Emulator.set_spot_enabled(False)`, `POST /_emulator/spot {"e
 `minimumBidPrice`, `secureSpotPrice` and `communitySpotPrice` are null and `podRentInterruptable` /
 `podBidResume` answer HTTP 200 with the GraphQL error
 `Spot pods are no longer supported. Use on-demand pods instead.` and `extensions.code`
-`UNSUPPORTED`. Spot pods already running keep running.
+`UNSUPPORTED`. Spot pods still running are interrupted at that moment, exactly like a preemption
+(EXITED, `runtime` null, volume kept; a later `podResume` answers `Cannot resume a spot pod as an
+on demand pod.`). RunPod "dropped its spot pods" on 2026-09-11 (reference, gpuhunt `310de51`);
+what a dropped pod looked like is not documented, so the emulator uses the documented interruption.
 
 Nothing in production imports this package (import-linter contract); it imports only
 `scheduler.domain.clock` from the project.

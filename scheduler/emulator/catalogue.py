@@ -121,6 +121,16 @@ def random_id(rng: random.Random, length: int) -> str:
     return "".join(rng.choice(_ALNUM) for _ in range(length))
 
 
+def host_ram_floor(gpu: GpuSpec) -> int:
+    """The least host RAM per GPU a machine of this type has: 1.5 x its VRAM.
+
+    Production GPU machines carry more system RAM than VRAM (RunPod's own pod example: 1 x L4,
+    24 GB VRAM, 62 GB RAM), and clients rely on it: SkyPilot asks `minMemoryInGb` = VRAM x count,
+    so a 48 GB card on a 46 GB-per-GPU host could never launch.
+    """
+    return (gpu.memory_gb * 3 + 1) // 2
+
+
 def default_catalogue() -> Catalogue:
     """The default world: every GPU type on a few hosts per offered cloud.
 
@@ -149,7 +159,9 @@ def default_catalogue() -> Catalogue:
                         gpu_count=size,
                         blocked=rng.randint(0, size // 2),
                         vcpu_per_gpu=16 if large else rng.choice((6, 8, 12)),
-                        memory_gb_per_gpu=(125 if large else rng.choice((31, 46, 62))),
+                        memory_gb_per_gpu=max(
+                            125 if large else rng.choice((31, 46, 62)), host_ram_floor(gpu)
+                        ),
                     )
                 )
     return Catalogue(gpu_types=GPU_TYPES, data_centers=DATA_CENTERS, hosts=tuple(hosts))

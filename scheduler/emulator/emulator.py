@@ -1,4 +1,5 @@
-"""`Emulator`: the public face of the RunPod emulator (world + GraphQL + faults + serving).
+"""`Emulator`: the public face of the RunPod emulator (world + GraphQL + REST v2 + faults +
+serving).
 
 Why: tests, the demo, benchmarks and the backtester need one object to build with a clock and a
 seed, talk to through `transport()` or `server.serve()`, and steer through admin methods that
@@ -22,17 +23,18 @@ from scheduler.emulator.graphql_app import DocumentCache
 from scheduler.emulator.handler import HttpRequest, HttpResponse, RequestStats, handle
 from scheduler.emulator.market import MarketSource
 from scheduler.emulator.pods import Pod
+from scheduler.emulator.rest.state import RestConfig, RestState
 from scheduler.emulator.world import KEEP, Keep, MarketEntry, World
 
 
 class Emulator:
-    """A local RunPod GraphQL API on an injected clock.
+    """A local RunPod GraphQL and REST v2 API on an injected clock.
 
     `seed` drives market prices, ids and random faults; `api_key` (if given) is the only key
     accepted; `market` replaces the default stochastic market (see `traces.load_market_file`);
     `startup_delay` is the clock time from (re)start until `runtime` is non-null;
     `create_failure_rate` is the probability that a create fails with the capacity error
-    although stock is listed.
+    although stock is listed; `rest` sets REST v2 rate limits, pagination and read-only keys.
     """
 
     def __init__(
@@ -47,6 +49,7 @@ class Emulator:
         balance: float = 1000.0,
         spend_limit: float = 80.0,
         catalogue: Catalogue | None = None,
+        rest: RestConfig | None = None,
     ) -> None:
         self.clock = clock
         self.api_key = api_key
@@ -63,6 +66,7 @@ class Emulator:
         self.faults = FaultInjector(seed)
         self.documents = DocumentCache()
         self.stats = RequestStats()
+        self.rest = RestState(rest or RestConfig())
 
     def __repr__(self) -> str:
         return f"Emulator(now={self.world.now.isoformat()}, pods={len(self.world.pods)})"
@@ -118,10 +122,11 @@ class Emulator:
             self.world.preempt(pod_id)
 
     def set_spot_enabled(self, enabled: bool) -> None:
-        """False: like RunPod after spot removal (no spot prices, spot mutations UNSUPPORTED)."""
+        """False: like RunPod after spot removal (no spot prices, spot mutations UNSUPPORTED,
+        running spot pods interrupted)."""
         with self.world.lock:
             self.world.sync()
-            self.world.spot_enabled = enabled
+            self.world.set_spot_enabled(enabled)
 
     def inject_faults(self, *rules: FaultRule) -> None:
         self.faults.add(*rules)

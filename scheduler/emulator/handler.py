@@ -26,6 +26,7 @@ from urllib.parse import parse_qs
 from scheduler.emulator import errors
 from scheduler.emulator.faults import CAPACITY_MESSAGES, FaultRule
 from scheduler.emulator.graphql_app import Json, Prepared, is_public, run
+from scheduler.emulator.jsonvalues import js_numbers
 
 if TYPE_CHECKING:
     from scheduler.emulator.emulator import Emulator
@@ -166,12 +167,16 @@ def _fault_response(rule: FaultRule, fields: tuple[str, ...]) -> HttpResponse:
 
 
 def handle(emu: Emulator, request: HttpRequest) -> HttpResponse:
-    """Route one request: `POST /graphql` or the admin API under `/_emulator/`."""
+    """Route one request: `POST /graphql`, REST v2 under `/v2/` or the admin API."""
     path = request.path.rstrip("/") or "/"
     if path.startswith("/_emulator"):
         from scheduler.emulator.admin import handle_admin
 
         return handle_admin(emu, request.method, path, request.body)
+    if path == "/v2" or path.startswith("/v2/"):
+        from scheduler.emulator.rest import handle_rest
+
+        return handle_rest(emu, request)
     if path != "/graphql":
         return HttpResponse.json(404, {"errors": [{"message": f"Cannot {request.method} {path}"}]})
     if request.method != "POST":
@@ -235,4 +240,4 @@ def _execute(
     with emu.world.lock:
         emu.world.sync()
         status, payload = run(emu.world, prepared, variables, operation_name)
-    return HttpResponse.json(status, payload)
+    return HttpResponse.json(status, js_numbers(payload))

@@ -65,6 +65,8 @@ class PodRequest:
     min_memory_gb: int | None
     bid_per_gpu: float | None
     support_public_ip: bool
+    # REST v2 `dataCenterIds` (any of them; empty = anywhere); GraphQL sends one `dataCenterId`.
+    data_center_ids: tuple[str, ...] = ()
 
     @classmethod
     def from_input(cls, data: Mapping[str, Any]) -> PodRequest:
@@ -135,7 +137,10 @@ class Pod:
     running_seconds: float = 0.0
     preemptions: int = 0
     terminated_at: float | None = None
+    locked: bool = False
     history: list[tuple[float, str]] = field(default_factory=list)
+    # Billing segments (start, end or None while open, $/h): billing per time window (REST v2).
+    segments: list[tuple[float, float | None, float]] = field(default_factory=list)
 
     @property
     def cloud(self) -> CloudType:
@@ -152,6 +157,7 @@ class Pod:
         self.run = run
         self.last_started_at = when
         self.history.append((t, "start"))
+        self.segments.append((t, None, cost_per_hr))
 
     def halt(self, t: float, status_change: str, reason: str) -> None:
         """Close the open billing segment at `t`; the pod is EXITED afterwards."""
@@ -159,6 +165,7 @@ class Pod:
             seconds = t - self.run_since
             self.running_seconds += seconds
             self.billed += self.cost_per_hr * seconds / 3600.0
+            self._close_segment(t)
         self.run_since = None
         self.status = "EXITED"
         self.last_status_change = status_change
@@ -170,8 +177,24 @@ class Pod:
             self.billed = self.billed_at(t)
             self.running_seconds = self.running_seconds_at(t)
             self.run_since = t
+            self._close_segment(t)
+            self.segments.append((t, None, cost_per_hr))
         self.cost_per_hr = cost_per_hr
         self.history.append((t, "repriced"))
+
+    def _close_segment(self, t: float) -> None:
+        if self.segments and self.segments[-1][1] is None:
+            start, _, rate = self.segments[-1]
+            self.segments[-1] = (start, t, rate)
+
+    def billed_between(self, a: float, b: float) -> float:
+        """Dollars billed for running time inside [a, b) (up to `b`, which is <= now)."""
+        total = 0.0
+        for start, end, rate in self.segments:
+            lo, hi = max(a, start), min(b, b if end is None else end)
+            if hi > lo:
+                total += rate * (hi - lo) / 3600.0
+        return total
 
     def billed_at(self, t: float) -> float:
         """Dollars billed up to `t`: closed segments plus the open one."""

@@ -64,6 +64,19 @@ def _handler_class(emu: Emulator, stop: threading.Event) -> type[BaseHTTPRequest
         def do_POST(self) -> None:
             self._serve()
 
+        # REST v2 clients send these; without them Python answers an HTML 501 page.
+        def do_DELETE(self) -> None:
+            self._serve()
+
+        def do_PUT(self) -> None:
+            self._serve()
+
+        def do_PATCH(self) -> None:
+            self._serve()
+
+        def do_OPTIONS(self) -> None:
+            self._serve()
+
         def log_message(self, format: str, *args: object) -> None:
             """Silent: request lines may carry `?api_key=`."""
 

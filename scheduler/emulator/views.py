@@ -295,7 +295,7 @@ def pod_view(world: World, pod: Pod) -> View:
         "lastStartedAt": None if started is None else started.isoformat().replace("+00:00", "Z"),
         "templateId": req.template_id,
         "containerRegistryAuthId": None,
-        "locked": False,
+        "locked": pod.locked,
         "consumerUserId": USER_ID,
         "costMultiplier": 1.0,
         "gpuPowerLimitPercent": 100,

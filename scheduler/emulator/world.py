@@ -248,6 +248,8 @@ class World:
             return False
         if data_center_id is not None and spec.data_center_id != data_center_id:
             return False
+        if req.data_center_ids and spec.data_center_id not in req.data_center_ids:
+            return False
         if req.country_code is not None:
             dc = self.catalogue.data_center(spec.data_center_id)
             if dc is None or dc.country_code != req.country_code:
@@ -356,6 +358,16 @@ class World:
         self._start(pod, round(bid_per_gpu * count, 6))
         return pod
 
+    def restart_pod(self, pod_id: str) -> Pod:
+        """Restart a running pod's container in place (REST v2 `restart`): same host and price;
+        the work starts over unless it checkpoints."""
+        pod = self._live(pod_id)
+        if pod.running:
+            cost = pod.cost_per_hr
+            self._halt(pod, "Restarted by User", "restarted")
+            self._start(pod, cost)
+        return pod
+
     def terminate_pod(self, pod_id: str) -> None:
         pod = self.pods.get(pod_id)
         if pod is None:
@@ -369,6 +381,14 @@ class World:
         return self.account.create_volume(name, size, data_center_id)
 
     # ----------------------------------------------------------------- admin operations
+    def set_spot_enabled(self, enabled: bool) -> None:
+        """Switch spot on or off; off interrupts every running spot pod (see emulator/__init__)."""
+        self.spot_enabled = enabled
+        if not enabled:
+            for pod in list(self.pods.values()):
+                if pod.running and pod.kind == "SPOT":
+                    self._preempt(pod)
+
     def preempt(self, pod_id: str) -> Pod:
         pod = self.pods.get(pod_id)
         if pod is None or not pod.running:

@@ -155,6 +155,11 @@ class Metrics:
         self.deadlines_missed = counter(
             "deadlines_missed", "Jobs whose deadline passed (or can no longer be met) unfinished."
         )
+        self.held = counter(
+            "job_rows_held",
+            "Ticks in which a job with a live pod was held because its row cannot be read "
+            "(one per job per tick): fix the row.",
+        )
         self.queue_wait = Histogram(
             PREFIX + "queue_wait_seconds",
             "Time a job waited in the queue before its pod was created, by attempt kind.",
@@ -216,7 +221,7 @@ class Metrics:
             self._market.update(report.market_view, report.now)
         fleet, jobs = state.fleet, state.jobs
         if report.ok:
-            fleet = fleet_view(report.pods, report.jobs)
+            fleet = fleet_view(report.pods, report.jobs, report.own_pods)
             jobs = jobs_view(report.jobs, report.actions, report.applied.holds, report.now)
             for kind, waited in self._waits.new(report.jobs):
                 self.queue_wait.labels(kind).observe(waited)
@@ -248,6 +253,8 @@ class Metrics:
         applied = report.applied
         if report.invalid:
             self.invalid.inc(len(report.invalid))
+        if report.held:
+            self.held.inc(len(report.held))
         for kind, gpu, outcome in applied.launches:
             self.launches.labels(kind, outcome).inc()
             if kind == AttemptKind.SPOT.value and outcome != "auth":

@@ -11,13 +11,13 @@ de-duplication of queue-wait observations, never a series).
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from scheduler.domain.actions import Action, Launch, MoveJob
 from scheduler.domain.states import TERMINAL_JOB_STATES, AttemptKind, JobState
-from scheduler.domain.views import POD_NAME_PREFIX, JobView, MarketView, PodView
+from scheduler.domain.views import JobView, MarketView, PodView
 
 SPOT, ON_DEMAND = AttemptKind.SPOT.value, AttemptKind.ON_DEMAND.value
 KINDS = (SPOT, ON_DEMAND)
@@ -77,18 +77,21 @@ class MarketCache:
 
 @dataclass(frozen=True, slots=True)
 class FleetView:
-    """The daemon's own pods (name prefix `spotsched-`), as listed by the tick."""
+    """The daemon's own pods (this installation's, `TickReport.own_pods`), as listed by the
+    tick; a neighbour installation's `spotsched-` pods and people's pods are not counted."""
 
     pods: dict[tuple[str, str], int] = field(default_factory=dict)  # (kind, state) -> count
     burn_rate: dict[str, float] = field(default_factory=dict)  # kind -> dollars per hour
     bids: dict[str, float] = field(default_factory=dict)  # gpu type -> highest live bid
 
 
-def fleet_view(pods: Iterable[PodView], jobs: Iterable[JobView]) -> FleetView:
+def fleet_view(
+    pods: Iterable[PodView], jobs: Iterable[JobView], own_pods: Collection[str]
+) -> FleetView:
     counts: dict[tuple[str, str], int] = {}
     burn = dict.fromkeys(KINDS, 0.0)
     for pod in pods:
-        if not pod.name.startswith(POD_NAME_PREFIX):
+        if pod.pod_id not in own_pods:
             continue
         kind = SPOT if pod.is_spot else ON_DEMAND
         state = pod.desired_status.lower()

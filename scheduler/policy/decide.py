@@ -207,7 +207,7 @@ def _launches(
     for job in sorted(jobs, key=_order):
         offer, why = choose_offer(job, snap, cfg)
         if offer is None:
-            out.append(Hold(job.id, why))
+            out.append(Hold(job.id, why + _unlisted(job, snap)))
             continue
         gate = budget_gate(offer, burn, snap, cfg)
         if gate is not None:
@@ -231,13 +231,34 @@ def _launches(
     return out
 
 
+def _unlisted(job: JobView, snap: Snapshot) -> str:
+    """Which of the job's GPU types the market does not list at its GPU count (a typo in a raw
+    row, or a type RunPod dropped), as a suffix for the hold reason; RunPod may list it later."""
+    assert snap.market is not None
+    market = snap.market
+    missing = [
+        c.gpu_type_id
+        for c in job.spec.gpu_types
+        if market.quote(c.gpu_type_id, job.spec.gpu_count, True) is None
+        and market.quote(c.gpu_type_id, job.spec.gpu_count, False) is None
+    ]
+    if not missing:
+        return ""
+    count = f" at {job.spec.gpu_count} GPUs" if job.spec.gpu_count > 1 else ""
+    return f"; not listed by RunPod{count}: " + ", ".join(map(repr, missing))
+
+
 def _strays(snap: Snapshot, cfg: PolicyConfig) -> list[Action]:
+    """Orphans (pods of this installation no live attempt owns) and idle foreign pods.
+
+    A `spotsched-` pod that is not ours (`Snapshot.ours`: a neighbour installation's, or a
+    person's) is never touched, not even by the foreign idle rule."""
     owned = {j.live.pod_name for j in snap.jobs if j.live is not None} | snap.kept_pods
     out: list[Action] = []
     rule = cfg.foreign_idle
     for pod in sorted(snap.pods, key=lambda p: p.pod_id):
         if pod.name.startswith(POD_NAME_PREFIX):
-            if pod.name in owned or pod.first_seen is None:
+            if pod.name in owned or pod.first_seen is None or not snap.ours(pod):
                 continue
             if (snap.now - pod.first_seen).total_seconds() >= cfg.orphan_grace:
                 out.append(TerminateOrphan(pod.pod_id, pod.name, "orphan"))

@@ -35,7 +35,7 @@ from scheduler.domain.actions import (
 from scheduler.domain.clock import Clock
 from scheduler.domain.job import JobSpec
 from scheduler.domain.states import AttemptKind, JobState, PodCall
-from scheduler.domain.views import AttemptView, JobView
+from scheduler.domain.views import AttemptView, JobView, pod_installation
 from scheduler.runpod.client import RunPodClient
 from scheduler.runpod.errors import (
     AuthenticationError,
@@ -74,6 +74,9 @@ def deploy_request(spec: JobSpec, attempt: AttemptView, launch: Launch) -> Deplo
     env = dict(spec.env)
     env["SPOTSCHED_JOB_ID"] = str(launch.job_id)
     env["SPOTSCHED_ATTEMPT"] = str(attempt.number)
+    installation = pod_installation(attempt.pod_name)
+    if installation is not None:
+        env["SPOTSCHED_INSTALLATION"] = installation
     return DeployRequest(
         name=attempt.pod_name,
         image_name=spec.image,

@@ -16,7 +16,14 @@ import structlog
 
 from scheduler.domain.actions import Action
 from scheduler.domain.clock import Clock
-from scheduler.domain.views import POD_NAME_PREFIX, JobView, MarketView, PodView, Snapshot
+from scheduler.domain.views import (
+    POD_NAME_PREFIX,
+    JobView,
+    MarketView,
+    PodView,
+    Snapshot,
+    pod_installation,
+)
 from scheduler.policy import PolicyConfig, decide
 from scheduler.reconcile.apply import Applier, ApplyResult
 from scheduler.reconcile.observe import PodMemory, market_view
@@ -46,10 +53,15 @@ class TickReport:
     actions: list[Action] = field(default_factory=list)
     applied: ApplyResult = field(default_factory=ApplyResult)
     invalid: list[tuple[int, str]] = field(default_factory=list)
+    held: list[tuple[int, str]] = field(default_factory=list)
+    """Jobs with a live pod whose row cannot be read: the pod is kept, the row must be fixed."""
     accrued: float = 0.0
     errors: list[str] = field(default_factory=list)
     auth_failed: bool = False
     spot_capable: bool | None = None
+    own_pods: frozenset[str] = frozenset()
+    """Ids of the listed pods that are this installation's (`Snapshot.ours`, or a live
+    attempt's): metrics count only these as the daemon's fleet."""
 
 
 class Reconciler:
@@ -86,9 +98,11 @@ class Reconciler:
 
     # -- the four steps ------------------------------------------------------------------------
     def _tick(self, now: datetime, report: TickReport) -> None:
-        report.invalid, jobs, money, history = self.store.begin_tick(now)
+        report.invalid, report.held, jobs, money, history = self.store.begin_tick(now)
         for job_id, problem in report.invalid:
             log.warning("job_invalid", job_id=job_id, problem=problem)
+        for job_id, problem in report.held:
+            log.error("job_row_unreadable_pod_held", job_id=job_id, problem=problem)
         combos = self._combos(jobs)
         market = self._observe_market(combos, self._market_filter(jobs, now), report)
         pods = self._observe_pods(report)
@@ -100,6 +114,13 @@ class Reconciler:
             p.name for p in pods if p.name.startswith(POD_NAME_PREFIX) and p.name not in owned
         ]
         kept = self.store.kept_pods(strays) if strays else frozenset()
+        installation = self.store.installation(now)
+        unmarked = [  # named like ours but not with our id: ours only if an attempt recorded it
+            p.id
+            for p in pods
+            if p.name.startswith(POD_NAME_PREFIX) and pod_installation(p.name) != installation
+        ]
+        recorded = self.store.recorded_pods(unmarked) if unmarked else frozenset()
         pod_views = self.memory.views(pods, now, self._threshold(owned), set(owned) | kept)
         mview = None
         if market is not None:
@@ -113,6 +134,8 @@ class Reconciler:
             money=money,
             history=history,
             kept_pods=kept,
+            installation=installation,
+            recorded_pods=recorded,
         )
 
         report.actions = decide(snapshot, self.policy)
@@ -128,6 +151,9 @@ class Reconciler:
             snapshot.jobs,
         )
         report.spot_capable = mview.spot_capable if mview is not None else None
+        report.own_pods = frozenset(
+            p.pod_id for p in pod_views if snapshot.ours(p) or p.name in owned
+        )
         self._record(now, mview, report)
 
     def _combos(self, jobs: list[JobView]) -> list[tuple[int, bool]]:

@@ -19,6 +19,7 @@ from scheduler.domain.states import (
     ending_outcome,
 )
 from scheduler.domain.views import AttemptView, pod_name
+from scheduler.store.installation import installation_id
 from scheduler.store.ledger import add_waste, bill_until
 from scheduler.store.tables import AttemptRow, JobRow
 from scheduler.store.transitions import StaleState, move_attempt, move_job, note
@@ -85,7 +86,7 @@ def begin_attempt(session: Session, launch: Launch, now: datetime) -> AttemptVie
         secure_cloud=launch.secure_cloud,
         bid_per_gpu=launch.bid_per_gpu,
         on_demand_price_per_gpu=launch.on_demand_price_per_gpu,
-        pod_name=pod_name(launch.job_id, number),
+        pod_name=pod_name(launch.job_id, number, installation=installation_id(session, now)),
         cost_per_hr=launch.cost_per_hr,
         data_center_id=launch.data_center_id,
         created_at=now,

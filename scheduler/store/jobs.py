@@ -1,18 +1,23 @@
-"""Jobs in and out of rows: submit, upsert by name, cancel, and the check of raw rows."""
+"""Jobs in and out of rows: the spec's columns, submit, upsert by name, one live job per name.
+
+Rows other programs insert are checked by `row_checks`.
+"""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import text
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
+from scheduler.domain.errors import SpotschedError
 from scheduler.domain.job import JobInputError, JobSpec, parse_job
-from scheduler.domain.states import JobState
+from scheduler.domain.states import TERMINAL_JOB_STATES, JobState
 from scheduler.store.tables import JobEventRow, JobRow
-from scheduler.store.transitions import move_job
+
+OPEN_STATES = tuple(s.value for s in JobState if s not in TERMINAL_JOB_STATES)
 
 SPEC_COLUMNS = (
     "name",
@@ -51,6 +56,11 @@ def gpu_types_text(spec: JobSpec) -> str:
     )
 
 
+def env_text(spec: JobSpec) -> str | None:
+    """The env column: a JSON object, so values with commas, `=` or newlines survive."""
+    return json.dumps(dict(spec.env), sort_keys=True, ensure_ascii=False) if spec.env else None
+
+
 def spec_columns(spec: JobSpec) -> dict[str, Any]:
     return {
         "name": spec.name,
@@ -60,7 +70,7 @@ def spec_columns(spec: JobSpec) -> dict[str, Any]:
         "gpu_count": spec.gpu_count,
         "cloud_type": spec.cloud_type.value,
         "command": spec.command,
-        "env": "\n".join(f"{k}={v}" for k, v in spec.env) or None,
+        "env": env_text(spec),
         "max_on_demand_price": spec.max_on_demand_price,
         "fallback_after": spec.fallback_after,
         "max_preemptions": spec.max_preemptions,
@@ -84,15 +94,42 @@ def spec_columns(spec: JobSpec) -> dict[str, Any]:
 
 
 def spec_from_values(values: Mapping[str, Any], source: str | None = None) -> JobSpec:
-    """Validate column values (as stored, or as raw text a user inserted)."""
+    """Validate column values (as stored, or as raw values a user inserted). Raises
+    `JobInputError` naming the columns, whatever the values (text, blobs, NaN, huge numbers)."""
     raw = {k: values.get(k) for k in SPEC_COLUMNS}
-    if isinstance(raw.get("checkpoint"), int):
-        raw["checkpoint"] = bool(raw["checkpoint"])
-    return parse_job(raw, source)
+    try:
+        return parse_job(raw, source)
+    except JobInputError:
+        raise
+    except Exception as exc:  # a value no validator foresaw: still this row's problem alone
+        raise JobInputError(
+            [("job", f"row cannot be read ({type(exc).__name__})")], source
+        ) from None
 
 
 def spec_from_row(row: JobRow) -> JobSpec:
     return spec_from_values({k: getattr(row, k) for k in SPEC_COLUMNS})
+
+
+class NameInUse(SpotschedError):
+    """A live job already has that name."""
+
+    def __init__(self, name: str, job_id: int, state: str) -> None:
+        self.name, self.job_id, self.state = name, job_id, state
+        super().__init__(f"job {job_id} named {name!r} is still {state}")
+
+
+def live_job_named(session: Session, name: str, but: int | None = None) -> JobRow | None:
+    """The live (non-terminal, not being cancelled) job of that name: at most one, by the
+    database's partial unique index."""
+    stmt = select(JobRow).where(
+        JobRow.name == name,
+        col(JobRow.state).in_(OPEN_STATES),
+        col(JobRow.cancel_requested).is_not(True),
+    )
+    if but is not None:
+        stmt = stmt.where(col(JobRow.id) != but)
+    return session.exec(stmt.order_by(col(JobRow.id))).first()
 
 
 def insert_job(session: Session, spec: JobSpec, now: datetime, source: str) -> int:
@@ -117,78 +154,69 @@ def insert_job(session: Session, spec: JobSpec, now: datetime, source: str) -> i
     return row.id
 
 
+def submit_job(
+    session: Session, spec: JobSpec, now: datetime, source: str, replace: bool = False
+) -> tuple[int, int | None]:
+    """Queue a new job; a live job of the same name is an error (`NameInUse`), or with
+    `replace` is asked to cancel (its pod ends on the next tick). Returns (new id, replaced id)."""
+    live = live_job_named(session, spec.name)
+    replaced = None
+    if live is not None:
+        assert live.id is not None
+        if not replace:
+            raise NameInUse(spec.name, live.id, live.state)
+        live.cancel_requested, live.updated_at = True, now
+        session.add(live)
+        session.add(
+            JobEventRow(
+                job_id=live.id,
+                at=now,
+                kind="cancel_requested",
+                reason=f"replaced by a new job named {spec.name!r} via {source}",
+            )
+        )
+        session.flush()
+        replaced = live.id
+    return insert_job(session, spec, now, source), replaced
+
+
+def _same_spec(row: JobRow, spec: JobSpec) -> bool:
+    if row.validated is not True:
+        return False
+    try:
+        return spec_from_row(row) == spec
+    except JobInputError:
+        return False
+
+
 def upsert_job(session: Session, spec: JobSpec, now: datetime, source: str) -> tuple[int, str]:
-    """Insert, or update the newest job of that name while it is still queued.
+    """Insert, or update the live job of that name while it is still queued.
 
     Returns (job id, "created" | "updated" | "unchanged" | "kept"); "kept" means the job
-    already started or finished, so its spec stays as it ran. An `invalid` row never ran and
-    its columns do not parse, so a valid spec of that name is created anew.
+    already started or finished, so its spec stays as it ran (a file sync never re-runs a
+    finished job). An `invalid` row never ran and its columns do not parse, so a valid spec of
+    that name is created anew.
     """
-    row = session.exec(
-        select(JobRow).where(JobRow.name == spec.name).order_by(JobRow.id.desc())  # type: ignore[union-attr]
-    ).first()
+    row = (
+        live_job_named(session, spec.name)
+        or session.exec(
+            select(JobRow).where(JobRow.name == spec.name).order_by(col(JobRow.id).desc())
+        ).first()
+    )
     if row is None or row.state == JobState.INVALID.value:
         return insert_job(session, spec, now, source), "created"
     assert row.id is not None
-    if row.validated and spec_from_row(row) == spec:
+    if _same_spec(row, spec):
         return row.id, "unchanged"
-    if row.state != JobState.QUEUED.value:
+    if row.state != JobState.QUEUED.value or row.cancel_requested:
         return row.id, "kept"
     for key, value in spec_columns(spec).items():
         setattr(row, key, value)
     row.validated, row.updated_at = True, now
+    row.submitted_at = row.submitted_at or now
+    row.queued_since = row.queued_since or now
     session.add(row)
     session.add(
         JobEventRow(job_id=row.id, at=now, kind="updated", reason=f"spec updated via {source}")
     )
     return row.id, "updated"
-
-
-_UNVALIDATED = text("SELECT * FROM jobs WHERE validated = false AND state = 'queued' ORDER BY id")
-
-
-def validate_pending(session: Session, now: datetime) -> list[tuple[int, str]]:
-    """Check rows inserted by other programs. Returns (job id, problem) for each invalid row.
-
-    Raw rows are read with plain SQL so that a malformed value (a deadline that is not a date)
-    is a validation problem, not a crash of the reader.
-    """
-    raw_rows = session.connection().execute(_UNVALIDATED).mappings().all()
-    invalid: list[tuple[int, str]] = []
-    for raw in raw_rows:
-        job_id = int(raw["id"])
-        try:
-            spec = spec_from_values(dict(raw), source=f"jobs row {job_id}")
-        except JobInputError as exc:
-            problem = "; ".join(f"{f}: {m}" for f, m in exc.problems)
-            _reset_invalid_columns(session, job_id, exc)
-            stamps: dict[str, Any] = {"validated": True}
-            if not raw["submitted_at"]:
-                stamps["submitted_at"] = now
-            reason = problem[:2000]
-            move_job(session, job_id, JobState.QUEUED, JobState.INVALID, reason, now, **stamps)
-            invalid.append((job_id, problem))
-            continue
-        row = session.get(JobRow, job_id)
-        assert row is not None
-        for key, value in spec_columns(spec).items():
-            setattr(row, key, value)
-        row.validated = True
-        row.submitted_at = row.submitted_at or now
-        row.queued_since = row.queued_since or now
-        row.updated_at = now
-        session.add(row)
-        session.add(
-            JobEventRow(
-                job_id=job_id, at=now, to_state=JobState.QUEUED.value, reason="row accepted"
-            )
-        )
-    return invalid
-
-
-def _reset_invalid_columns(session: Session, job_id: int, exc: JobInputError) -> None:
-    """Null a typed column holding unparseable text, so ORM reads of the row cannot crash."""
-    if any(field.split(".")[0] == "deadline" for field, _ in exc.problems):
-        session.connection().execute(
-            text("UPDATE jobs SET deadline = NULL WHERE id = :id"), {"id": job_id}
-        )

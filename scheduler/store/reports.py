@@ -10,6 +10,7 @@ from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, select
 
 from scheduler.domain.job import job_to_mapping
+from scheduler.domain.job_fields import masked_env
 from scheduler.store.jobs import spec_from_row
 from scheduler.store.tables import AttemptRow, JobEventRow, JobRow, LedgerDayRow
 
@@ -88,11 +89,13 @@ def job_detail(session: Session, job_id: int) -> dict[str, Any] | None:
     ).all()
     detail = job_summary(row)
     try:
-        detail["spec"] = (
-            job_to_mapping(spec_from_row(row)) if row.validated and row.state != "invalid" else None
-        )
+        spec = spec_from_row(row) if row.validated is True and row.state != "invalid" else None
     except Exception:  # a row that no longer validates is still shown
-        detail["spec"] = None
+        spec = None
+    detail["spec"] = None
+    if spec is not None:
+        detail["spec"] = job_to_mapping(spec)
+        detail["spec"]["env"] = masked_env(detail["spec"]["env"])  # values are often secrets
     detail["work_seconds"] = row.work_seconds
     detail["attempts"] = [_attempt_dict(a) for a in attempts]
     detail["events"] = [

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import Engine, or_, update
 from sqlmodel import Session, col, select
@@ -24,13 +24,24 @@ from scheduler.domain.states import (
     PodCall,
 )
 from scheduler.domain.views import AttemptView, JobView, Money, Quote, SpotHistory
-from scheduler.store import attempts, jobs, ledger, prices, reports, views
+from scheduler.store import attempts, installation, jobs, ledger, prices, reports, row_checks, views
 from scheduler.store.ledger import Observation
 from scheduler.store.tables import JobEventRow, JobRow
 from scheduler.store.transitions import miss_deadline, move_job
 
 _IDS_PER_STATEMENT = 500
 """Bound parameters per `IN (...)`: far under SQLite's and PostgreSQL's limits."""
+
+
+class TickStart(NamedTuple):
+    """What a tick starts from: rows made invalid and rows held (job id, problem naming the
+    column), then the open jobs, money and spot history."""
+
+    invalid: list[tuple[int, str]]
+    held: list[tuple[int, str]]
+    jobs: list[JobView]
+    money: Money
+    history: SpotHistory
 
 
 class JobNotFound(LookupError):
@@ -41,6 +52,8 @@ class Store:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self._specs = views.SpecCache()  # open jobs' parsed specs, across ticks
+        self._installation: str | None = None  # never changes once read
+        self._held: set[int] = set()  # jobs held on the last tick (their row did not read)
 
     @contextmanager
     def session(self) -> Iterator[Session]:
@@ -49,8 +62,15 @@ class Store:
 
     # -- submissions and intents -------------------------------------------------------------
     def submit(self, spec: JobSpec, now: datetime, source: str = "cli") -> int:
+        """Queue a new job; `jobs.NameInUse` if a live job has its name."""
         with self.session() as s:
-            return jobs.insert_job(s, spec, now, source)
+            return jobs.submit_job(s, spec, now, source)[0]
+
+    def submit_replacing(self, spec: JobSpec, now: datetime, source: str) -> tuple[int, int | None]:
+        """Queue a new job and ask the live job of that name, if any, to cancel (its id is
+        returned beside the new one), in one transaction."""
+        with self.session() as s:
+            return jobs.submit_job(s, spec, now, source, replace=True)
 
     def upsert(self, specs: Iterable[JobSpec], now: datetime, source: str) -> list[tuple[int, str]]:
         """Upsert several jobs by name, all or nothing."""
@@ -76,7 +96,7 @@ class Store:
 
     def validate_pending(self, now: datetime) -> list[tuple[int, str]]:
         with self.session() as s:
-            return jobs.validate_pending(s, now)
+            return row_checks.validate_pending(s, now)
 
     # -- the tick's reads --------------------------------------------------------------------
     def load(self, now: datetime) -> tuple[list[JobView], Money, SpotHistory]:
@@ -84,20 +104,42 @@ class Store:
             return self._views(s, now)
 
     def _views(self, s: Session, now: datetime) -> tuple[list[JobView], Money, SpotHistory]:
-        return views.load_jobs(s, self._specs), views.money(s, now), views.spot_history(s)
+        return views.load_jobs(s, self._specs)[0], views.money(s, now), views.spot_history(s)
 
-    def begin_tick(
-        self, now: datetime
-    ) -> tuple[list[tuple[int, str]], list[JobView], Money, SpotHistory]:
-        """`validate_pending` then `load`, in one transaction (a tick starts with both)."""
+    def begin_tick(self, now: datetime) -> TickStart:
+        """`validate_pending` then `load`, in one transaction (a tick starts with both); rows
+        that cannot be read become invalid, or are held while their pod lives."""
         with self.session() as s:
-            invalid = jobs.validate_pending(s, now)
+            invalid = row_checks.validate_pending(s, now)
             s.flush()  # the views read plain columns, past the ORM's autoflush
-            return (invalid, *self._views(s, now))
+            loaded, unreadable, requeued = views.load_jobs(s, self._specs)
+            for job_id, state in requeued:
+                move_job(s, job_id, state, JobState.QUEUED, f"was {state} with no pod", now)
+            held: list[tuple[int, str]] = []
+            for bad in unreadable:
+                outcome = row_checks.reject_row(
+                    s, bad.job_id, bad.state, bad.live, bad.problem, now
+                )
+                (held if outcome == "held" else invalid).append((bad.job_id, bad.problem))
+            row_checks.clear_holds(s, self._held - {job_id for job_id, _ in held}, now)
+            self._held = {job_id for job_id, _ in held}
+            return TickStart(invalid, held, loaded, views.money(s, now), views.spot_history(s))
 
     def kept_pods(self, names: list[str]) -> frozenset[str]:
         with self.session() as s:
             return views.kept_pods(s, names)
+
+    def installation(self, now: datetime) -> str:
+        """This database's installation id (created if missing): it names and owns our pods."""
+        if self._installation is None:
+            with self.session() as s:
+                self._installation = installation.installation_id(s, now)
+        return self._installation
+
+    def recorded_pods(self, pod_ids: Iterable[str]) -> frozenset[str]:
+        """Of these pod ids, those an attempt of this database recorded."""
+        with self.session() as s:
+            return installation.recorded_pods(s, pod_ids)
 
     # -- lifecycle writes --------------------------------------------------------------------
     def move_job(

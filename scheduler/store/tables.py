@@ -63,7 +63,7 @@ class UtcDateTime(TypeDecorator[datetime]):
         def lenient(value: Any) -> datetime | None:
             try:
                 return process(value)
-            except ValueError:
+            except (ValueError, TypeError, OverflowError):  # a number or a blob: same
                 return None
 
         return lenient
@@ -94,6 +94,11 @@ def _d(value: str) -> dict[str, Any]:
     return {"server_default": text(value)}
 
 
+LIVE_NAME = "state IN ('queued', 'launching', 'running', 'preempted') AND cancel_requested = false"
+"""Rows of one name that may not exist twice: live jobs not being cancelled (`submit --replace`
+asks the old one to cancel and queues the new one at once)."""
+
+
 class JobRow(SQLModel, table=True):
     __tablename__ = "jobs"
     __table_args__ = (
@@ -102,6 +107,13 @@ class JobRow(SQLModel, table=True):
         _in("jobs", "on_idle", OnIdle),
         CheckConstraint("gpu_count >= 1", name="ck_jobs_gpu_count_positive"),
         Index("ix_jobs_state_validated", "state", "validated"),
+        Index(
+            "ux_jobs_one_live_per_name",
+            "name",
+            unique=True,
+            sqlite_where=text(LIVE_NAME),
+            postgresql_where=text(LIVE_NAME),
+        ),
     )
 
     id: int | None = Field(default=None, primary_key=True)
@@ -112,7 +124,7 @@ class JobRow(SQLModel, table=True):
     gpu_count: int = Field(default=1, sa_column_kwargs=_d("1"))
     cloud_type: str = Field(default="ALL", sa_column_kwargs=_d("'ALL'"))
     command: str | None = None
-    env: str | None = None
+    env: str | None = None  # a JSON object; a raw row may also insert `K=V` lines
     max_on_demand_price: float | None = None
     fallback_after: float | None = None
     max_preemptions: int | None = None

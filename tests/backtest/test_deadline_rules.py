@@ -74,7 +74,7 @@ def on_demand_attempt() -> AttemptView:
         secure_cloud=True,
         bid_per_gpu=None,
         on_demand_price_per_gpu=0.6,
-        pod_name=pod_name(1, 1),
+        pod_name=pod_name(1, 1, installation="backtest01"),
         pod_id="pod-1",
         cost_per_hr=0.6,
         data_center_id=None,

@@ -32,6 +32,11 @@ POD_FIELDS = {
 WITH_KEY = {"RUNPOD_API_KEY": KEY}
 
 
+def ours(world: World) -> str:
+    """The name of job 1's first pod: `spotsched-{installation}-1-1`."""
+    return f"spotsched-{world.service.store.installation(world.clock.now())}-1-1"
+
+
 @pytest.fixture
 def fleet(running: World) -> World:
     """Job 1 `train` on its spot pod, a foreign on-demand pod running, a foreign pod stopped."""
@@ -46,9 +51,9 @@ def test_table_shows_kind_bid_status_and_owner(fleet: World) -> None:
     result = spotsched("pods", "--config", str(fleet.config_file), env=WITH_KEY)
     assert result.exit_code == 0, result.stderr
     lines = result.stdout.splitlines()
-    ours = next(line for line in lines if "spotsched-1-1" in line)
+    ours_line = next(line for line in lines if ours(fleet) in line)
     for cell in ("spot", f"1x {GPU}", "running", "job 1 train", "%"):
-        assert cell in ours
+        assert cell in ours_line
     notebook = next(line for line in lines if "notebook" in line)
     assert "on-demand" in notebook and "foreign" in notebook
     assert "old-box" not in result.stdout  # stopped: only with --all
@@ -59,29 +64,29 @@ def test_json_fields_owner_bid_and_burn_rate(fleet: World) -> None:
     report = json_of(spotsched("pods", "--config", str(fleet.config_file), "--json", env=WITH_KEY))
     assert set(report) == {"pods", "burn_rate"}
     pods = {p["name"]: p for p in report["pods"]}
-    assert set(pods) == {"spotsched-1-1", "notebook"}
+    assert set(pods) == {ours(fleet), "notebook"}
     for p in pods.values():
         assert set(p) == POD_FIELDS
 
     detail = json_of(spotsched("job", "1", "--config", str(fleet.config_file), "--json"))
     [attempt] = detail["attempts"]
-    ours = pods["spotsched-1-1"]
-    assert ours["id"] == attempt["pod_id"]
-    assert (ours["owner"], ours["job_id"], ours["job_name"], ours["attempt"]) == (
+    mine = pods[ours(fleet)]
+    assert mine["id"] == attempt["pod_id"]
+    assert (mine["owner"], mine["job_id"], mine["job_name"], mine["attempt"]) == (
         "spotsched",
         1,
         "train",
         1,
     )
-    assert ours["kind"] == "spot" and ours["pod_type"] == "INTERRUPTABLE"
-    assert ours["bid_per_gpu"] == pytest.approx(attempt["bid_per_gpu"])
-    assert ours["status"] == "running" and ours["runtime_up"] is True
-    assert ours["gpu_util_percent"] is not None and ours["uptime_seconds"] > 0
+    assert mine["kind"] == "spot" and mine["pod_type"] == "INTERRUPTABLE"
+    assert mine["bid_per_gpu"] == pytest.approx(attempt["bid_per_gpu"])
+    assert mine["status"] == "running" and mine["runtime_up"] is True
+    assert mine["gpu_util_percent"] is not None and mine["uptime_seconds"] > 0
 
     foreign = pods["notebook"]
     assert (foreign["owner"], foreign["job_id"], foreign["job_name"]) == ("foreign", None, None)
     assert foreign["kind"] == "on_demand" and foreign["bid_per_gpu"] is None
-    assert report["burn_rate"] == pytest.approx(ours["cost_per_hr"] + foreign["cost_per_hr"])
+    assert report["burn_rate"] == pytest.approx(mine["cost_per_hr"] + foreign["cost_per_hr"])
 
 
 def test_all_also_lists_stopped_pods(fleet: World) -> None:
@@ -120,8 +125,8 @@ def test_the_key_can_come_from_a_file_and_job_names_need_the_database(
     result = spotsched("pods", "--config", str(config), "--json")
     assert result.exit_code == 0, result.stderr
     assert "job names are not shown" in result.stderr
-    ours = next(p for p in json_of(result)["pods"] if p["name"] == "spotsched-1-1")
-    assert (ours["job_id"], ours["job_name"]) == (1, None)
+    mine = next(p for p in json_of(result)["pods"] if p["name"] == ours(fleet))
+    assert (mine["job_id"], mine["job_name"]) == (1, None)
 
 
 def test_an_empty_account_says_so(world: World) -> None:
@@ -129,3 +134,24 @@ def test_an_empty_account_says_so(world: World) -> None:
     assert result.exit_code == 0 and "no running pods" in result.stdout
     empty = json_of(spotsched("pods", "--config", str(world.config_file), "--json", env=WITH_KEY))
     assert empty == {"pods": [], "burn_rate": 0.0}
+
+
+def test_a_neighbours_pod_named_like_our_job_is_not_shown_as_ours(fleet: World) -> None:
+    """Another installation (or a person) on the account has a `spotsched-1-1` too: it is not
+    our job 1's pod, whatever its name says."""
+    fleet.deploy("spotsched-1-1")
+    report = json_of(spotsched("pods", "--config", str(fleet.config_file), "--json", env=WITH_KEY))
+    theirs = next(p for p in report["pods"] if p["name"] == "spotsched-1-1")
+    assert theirs["job_name"] is None and theirs["bid_per_gpu"] is None
+    mine = next(p for p in report["pods"] if p["name"] == ours(fleet))
+    assert mine["job_name"] == "train"
+
+
+def test_pod_names_with_markup_or_terminal_escapes_are_shown_inert(running: World) -> None:
+    """Anyone on the account names pods: a name must neither break the table nor drive the
+    terminal (issue 8, section 4)."""
+    running.deploy("[/bold]\x1b[2J\x1b]0;owned\x07box")
+    result = spotsched("pods", "--config", str(running.config_file), env=WITH_KEY)
+    assert result.exit_code == 0, result.stderr
+    assert "\x1b" not in result.stdout and "\x07" not in result.stdout
+    assert "[/bold]\\x1b[2J" in result.stdout

@@ -28,6 +28,7 @@ STATUS_FIELDS = {
     "jobs",
     "database",
     "metrics",
+    "installation",
 }
 BUDGET_FIELDS = {
     "spend_today",
@@ -74,6 +75,17 @@ def test_a_database_the_daemon_never_ticked_on_is_exit_4(world: World) -> None:
     assert set(report) == STATUS_FIELDS
     assert report["healthy"] is False and report["last_tick_at"] is None
     assert report["jobs"] == {s.value: 0 for s in JobState}
+
+
+def test_status_names_the_installation_its_pods_carry(running: World) -> None:
+    report = _status(running)
+    ours = report["installation"]
+    [pod] = [p for p in running.emu.state()["pods"] if p["desiredStatus"] == "RUNNING"]
+    assert pod["name"] == f"spotsched-{ours}-1-1"
+    env = dict(running.emu.world.pods[pod["id"]].env)  # what the container sees
+    assert env["SPOTSCHED_INSTALLATION"] == ours and env["SPOTSCHED_JOB_ID"] == "1"
+    table = spotsched("status", "--config", str(running.config_file))
+    assert f"install  {ours} (its pods are named spotsched-{ours}-<job>-<attempt>)" in table.stdout
 
 
 def test_after_ticks_it_is_healthy_with_budget_and_job_counts(running: World) -> None:

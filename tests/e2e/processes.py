@@ -111,6 +111,15 @@ def jobs(db: str) -> dict[str, dict[str, Any]]:
     return {j["name"]: j for j in json.loads(out)}
 
 
+def installation(config: Path) -> str:
+    """The database's installation id, as `spotsched status` shows it: our pods are named
+    `spotsched-{installation}-{job}-{attempt}`."""
+    run = cli("status", "--config", str(config), "--json", check=False)
+    value = json.loads(run.stdout)["installation"]
+    assert isinstance(value, str), run.stdout
+    return value
+
+
 def raw_insert(db_file: Path, **columns: Any) -> None:
     with sqlite3.connect(db_file) as conn:
         names = ", ".join(columns)

@@ -12,7 +12,16 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.processes import Admin, cli, daemon_config, emulator_process, jobs, stop, wait_for
+from tests.e2e.processes import (
+    Admin,
+    cli,
+    daemon_config,
+    emulator_process,
+    installation,
+    jobs,
+    stop,
+    wait_for,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -108,13 +117,14 @@ def test_sigkill_during_create_leaves_no_duplicate_and_no_orphan(
         finally:
             assert stop(second) == 0
         # never two pods for the job at once, and nothing left running or billing
+        ours = installation(config)
         names = [p["name"] for p in all_pods]
         assert len(names) == len(set(names)), names
         if phase == "after":
-            assert names == ["spotsched-1-1"]  # adopted by name, not created again
+            assert names == [f"spotsched-{ours}-1-1"]  # adopted by name, not created again
             assert '"pod_id": "' + all_pods[0]["id"] + '"' in detail
         else:
-            assert names == ["spotsched-1-2"]  # the first attempt never reached RunPod
+            assert names == [f"spotsched-{ours}-1-2"]  # the first attempt never reached RunPod
             assert "launch_failed" in detail
         assert _spotsched_pods(admin) == []
 

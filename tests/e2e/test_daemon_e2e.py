@@ -18,6 +18,7 @@ from tests.e2e.processes import (
     cli,
     daemon_config,
     emulator_process,
+    installation,
     jobs,
     raw_insert,
     stop,
@@ -106,7 +107,8 @@ def test_daemon_process_schedules_against_emulator_over_http(tmp_path: Path) -> 
             )
 
             # preempt the SQL job's pod: it comes back (bid-resume on the same host or relaunch)
-            sql_pod = next(p for p in _live(admin) if p["name"] == "spotsched-2-1")
+            ours = installation(config)
+            sql_pod = next(p for p in _live(admin) if p["name"] == f"spotsched-{ours}-2-1")
             admin.post("preempt", {"podId": sql_pod["id"]})
             wait_for("sql-job preempted", lambda: jobs(db)["sql-job"]["preemptions"] == 1)
             wait_for("sql-job running again", lambda: jobs(db)["sql-job"]["state"] == "running")
@@ -118,7 +120,7 @@ def test_daemon_process_schedules_against_emulator_over_http(tmp_path: Path) -> 
                 timeout=60,
             )
             assert "idle" in done["reason"]
-            assert all(p["name"] != "spotsched-1-1" for p in _live(admin))
+            assert all(p["name"] != f"spotsched-{ours}-1-1" for p in _live(admin))
 
             # spot disappears; a new job with an on-demand limit runs on-demand
             admin.post("spot", {"enabled": False})
@@ -145,7 +147,9 @@ def test_daemon_process_schedules_against_emulator_over_http(tmp_path: Path) -> 
             )
             od = wait_for(
                 "od-job pod",
-                lambda: [p for p in admin.pods(live_only=False) if p["name"] == "spotsched-3-1"],
+                lambda: [
+                    p for p in admin.pods(live_only=False) if p["name"] == f"spotsched-{ours}-3-1"
+                ],
             )
             assert od[0]["podType"] == "RESERVED"
             assert od[0]["costPerHr"] == pytest.approx(0.40)

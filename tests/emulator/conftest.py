@@ -164,3 +164,37 @@ def pod_input(**overrides: Any) -> dict[str, Any]:
 
 def env(**values: str) -> list[dict[str, str]]:
     return [{"key": k, "value": v} for k, v in values.items()]
+
+
+# ----------------------------------------------------------------- REST v2
+V2_POD = {"name": "job", "image": "runpod/pytorch:2.4", "gpu": {"id": "NVIDIA A40", "count": 1}}
+
+
+def rest_client(emu: Emulator, key: str = KEY, **kwargs: Any) -> httpx.Client:
+    """An httpx client on the emulator's transport whose every `/v2` answer is checked against
+    `openapi-v2.json` (see openapi_check.py); `client.checked.seen` lists what was checked."""
+    from .openapi_check import Checked
+
+    checked = Checked()
+    headers = {"Authorization": f"Bearer {key}"} if key else {}
+    client = httpx.Client(
+        transport=emu.transport(),
+        base_url="https://api.runpod.io",
+        headers=headers,
+        event_hooks={"response": [checked]},
+        **kwargs,
+    )
+    client.checked = checked  # type: ignore[attr-defined]
+    return client
+
+
+@pytest.fixture
+def rest(emu: Emulator) -> Iterator[httpx.Client]:
+    with rest_client(emu) as c:
+        yield c
+
+
+def v2_pod(**overrides: Any) -> dict[str, Any]:
+    body = {**V2_POD, "ports": ["22/tcp"]}
+    body.update(overrides)
+    return body

@@ -160,7 +160,9 @@ def test_spot_switched_off_is_unsupported(gql, market, emu):
     }
     error = gql.error(BID_RESUME, {"id": running["id"], "bid": 1.0, "n": 1})
     assert error["extensions"]["code"] == "UNSUPPORTED"
-    assert get(gql, running["id"])["desiredStatus"] == "RUNNING"  # already running ones stay
+    # running spot pods were interrupted when spot went away, and cannot come back as spot
+    assert get(gql, running["id"])["desiredStatus"] == "EXITED"
+    assert emu.state()["pods"][0]["preemptions"] == 1
 
 
 def test_stop_resume_terminate(gql, market, emu, clock):

@@ -211,9 +211,18 @@ class World:
         return next(p for p in self.all_pods() if p["id"] == pod_id)
 
     def job_pods(self, job_id: int) -> list[dict[str, Any]]:
-        """Existing pods that carry this job's name prefix."""
-        prefix = f"spotsched-{job_id}-"
+        """Existing pods named for this job by this installation."""
+        prefix = f"spotsched-{self.installation}-{job_id}-"
         return [p for p in self.pods() if p["name"].startswith(prefix)]
+
+    @property
+    def installation(self) -> str:
+        """This database's installation id, as its pod names carry it."""
+        return self.store.installation(self.clock.now())
+
+    def pod_name(self, job_id: int, number: int) -> str:
+        """The name this installation gives the job's n-th pod."""
+        return f"spotsched-{self.installation}-{job_id}-{number}"
 
     def running_pods(self) -> list[dict[str, Any]]:
         return [p for p in self.pods() if p["desiredStatus"] == "RUNNING"]

@@ -50,7 +50,7 @@ def test_intent_row_without_pod_ends_launch_failed_after_grace_and_relaunches(
     assert first["state"] == "ended" and first["end_reason"] == "launch_failed"
     assert first["detail"] == "no pod appeared after the create call"
     assert first["pod_id"] is None
-    assert second["number"] == 2 and second["pod_name"] == f"spotsched-{job}-2"
+    assert second["number"] == 2 and second["pod_name"] == world.pod_name(job, 2)
     assert detail["state"] == "launching"
     (pod,) = world.pods()
     assert pod["id"] == second["pod_id"]
@@ -88,7 +88,7 @@ def test_create_whose_response_is_lost_is_adopted_by_name(
     (attempt,) = world.attempts(job)
     assert attempt["state"] == "launching" and attempt["pod_id"] is None
     (pod,) = world.pods()  # RunPod did create it
-    assert pod["name"] == f"spotsched-{job}-1" and pod["podType"] == kind
+    assert pod["name"] == world.pod_name(job, 1) and pod["podType"] == kind
 
     world.run(1, every=30)
 
@@ -155,7 +155,7 @@ def _deploy(world: World, name: str, env: dict[str, str]) -> str:
 def test_orphan_pod_is_terminated_after_orphan_grace_and_foreign_pods_are_left_alone(
     world: World,
 ) -> None:
-    orphan = _deploy(world, "spotsched-999-1", sim())
+    orphan = _deploy(world, world.pod_name(999, 1), sim())
     notebook = _deploy(world, "my-notebook", sim(busy=0))  # idle from the start
     world.tick()
 

@@ -21,10 +21,10 @@ def test_spot_launch_bids_floor_plus_margin_per_gpu(world: World) -> None:
     assert bid == pytest.approx(0.21)
     assert attempt["kind"] == "spot"
     assert attempt["bid_per_gpu"] == pytest.approx(bid)
-    assert attempt["pod_name"] == f"spotsched-{job}-1"
+    assert attempt["pod_name"] == world.pod_name(job, 1)
     (pod,) = world.pods()
     assert pod["id"] == attempt["pod_id"]
-    assert pod["name"] == f"spotsched-{job}-1"
+    assert pod["name"] == world.pod_name(job, 1)
     assert pod["podType"] == "INTERRUPTABLE"
     assert pod["gpuTypeId"] == GPU and pod["cloudType"] == "SECURE"
     assert pod["gpuCount"] == 2

@@ -51,7 +51,7 @@ def test_spot_switched_off_is_detected_and_jobs_go_on_demand(world: World) -> No
     assert detail["state"] == "launching"
     assert detail["reason"] == "on_demand launch: spot_unavailable"
     (pod,) = world.pods()
-    assert pod["name"] == f"spotsched-{either}-1"
+    assert pod["name"] == world.pod_name(either, 1)
     assert pod["podType"] == "RESERVED"
     # a job that never allows on-demand waits, and RunPod is never asked for spot
     assert world.state(spot_only) == "queued"
@@ -97,8 +97,7 @@ def test_preempted_spot_job_relaunches_on_demand_when_spot_goes_away(world: Worl
     world.run(1)
     spot_pod = world.attempts(job)[0]["pod_id"]
 
-    world.emu.set_spot_enabled(False)
-    world.emu.preempt(spot_pod)  # RunPod reclaims the GPU and will not resume spot any more
+    world.emu.set_spot_enabled(False)  # RunPod drops the running spot pod with spot itself
     world.run_until(lambda: len(world.attempts(job)) == 2, limit=8)
 
     detail = world.job(job)

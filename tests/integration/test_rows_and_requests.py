@@ -33,7 +33,7 @@ def test_raw_sql_row_is_validated_and_launched_on_the_next_tick(world: World) ->
     (attempt,) = detail["attempts"]
     assert attempt["bid_per_gpu"] == pytest.approx(expected_bid(FLOOR))
     (pod,) = world.pods()
-    assert pod["name"] == f"spotsched-{job}-1"
+    assert pod["name"] == world.pod_name(job, 1)
     assert pod["cloudType"] == "SECURE"  # the cheaper of the two clouds it accepts
     world.run(1)
     assert world.state(job) == "running"

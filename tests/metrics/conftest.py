@@ -185,8 +185,9 @@ def live_scrape(tmp_path_factory: pytest.TempPathFactory, _sqlite_template: Path
         rig.pin(spot=0.20, on_demand=0.40)
         rig.submit("deadline-job", deadline=START + timedelta(days=1), estimated_runtime="2h")
         rig.submit("cheap-job", max_spot_price=0.05)  # under the market: held
-        rig.service.client.deploy(  # a pod with the daemon's prefix that no job owns
-            DeployRequest(name="spotsched-99-1", image_name="img", gpu_type_id=GPU)
+        ours = rig.service.store.installation(rig.clock.now())
+        rig.service.client.deploy(  # a pod of this installation that no job owns
+            DeployRequest(name=f"spotsched-{ours}-99-1", image_name="img", gpu_type_id=GPU)
         )
         for _ in range(3):
             rig.tick()
@@ -198,11 +199,13 @@ def live_scrape(tmp_path_factory: pytest.TempPathFactory, _sqlite_template: Path
         rig.submit("od-job", max_on_demand_price=0.45)
         rig.tick(400)
         rig.tick()
-        rig.emu.set_spot_enabled(True)
+        rig.emu.set_spot_enabled(True)  # switching it off interrupted the spot pods
+        rig.submit("spot-again-job")  # so a spot pod (and its bid) runs at the scrape
         rig.emu.inject_faults(FaultRule(kind="http_503", match="gpuTypes", count=10))
         rig.tick(400)
         rig.emu.clear_faults()
         rig.tick()
+        rig.tick()  # the new spot job launches once the market poll succeeds again
         text = httpx.get(f"{url}/metrics", timeout=10).text
     finally:
         server.stop()

@@ -181,8 +181,10 @@ def test_an_idle_pod_is_stopped_and_counted(rig: Rig) -> None:
 
 def test_an_orphan_pod_is_terminated_and_counted(rig: Rig) -> None:
     rig.pin(on_demand=0.40)
+    ours = rig.service.store.installation(rig.clock.now())
+    name = f"spotsched-{ours}-99-1"  # this installation's name, no job owns it
     rig.service.client.deploy(
-        DeployRequest(name="spotsched-99-1", image_name="img", gpu_type_id=GPU, cloud_type="SECURE")
+        DeployRequest(name=name, image_name="img", gpu_type_id=GPU, cloud_type="SECURE")
     )
     rig.tick()
     assert rig.value("spotsched_stray_pods_ended_total", reason="orphan") is None

@@ -82,7 +82,7 @@ def attempt(
         secure_cloud=True,
         bid_per_gpu=bid,
         on_demand_price_per_gpu=0.4,
-        pod_name=f"spotsched-{job_id}-1",
+        pod_name=f"spotsched-ourinstall1-{job_id}-1",
         pod_id=f"p{attempt_id}",
         cost_per_hr=bid,
         data_center_id=None,
@@ -149,12 +149,15 @@ def test_jobs_by_state_holds_oldest_wait_and_price_limits() -> None:
 
 def test_fleet_counts_only_the_daemons_pods() -> None:
     pods = [
-        pod("spotsched-1-1", cost=0.3),
-        pod("spotsched-2-1", spot=False, cost=0.4),
-        pod("spotsched-3-1", status="EXITED", cost=0.3),
+        pod("spotsched-ourinstall1-1-1", cost=0.3),
+        pod("spotsched-ourinstall1-2-1", spot=False, cost=0.4),
+        pod("spotsched-ourinstall1-3-1", status="EXITED", cost=0.3),
         pod("someone-elses", cost=5.0),
+        pod("spotsched-neighbour22-1-1", cost=0.7),  # another installation's
+        pod("spotsched-4-1", cost=0.9),  # old format, not ours
     ]
-    view = fleet_view(pods, [job(1, JobState.RUNNING, live=attempt(1, 1, 0, bid=0.31))])
+    own = {p.pod_id for p in pods if "ourinstall1" in p.name}  # `TickReport.own_pods`
+    view = fleet_view(pods, [job(1, JobState.RUNNING, live=attempt(1, 1, 0, bid=0.31))], own)
     assert view.pods == {("spot", "running"): 1, ("on_demand", "running"): 1, ("spot", "exited"): 1}
     assert view.burn_rate == {"spot": pytest.approx(0.3), "on_demand": pytest.approx(0.4)}
     assert view.bids == {A40: 0.31}

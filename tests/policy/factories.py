@@ -27,6 +27,8 @@ from scheduler.domain.views import (
 from scheduler.policy import PolicyConfig, decide
 
 T0 = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)
+INSTALLATION = "ourinstall1"  # this database's installation id in every snapshot
+NEIGHBOUR = "neighbour22"  # another installation on the same RunPod account
 A40 = "NVIDIA A40"
 A5000 = "NVIDIA RTX A5000"
 H100 = "NVIDIA H100 80GB HBM3"
@@ -128,7 +130,7 @@ def attempt(
         secure_cloud=secure_cloud,
         bid_per_gpu=price if spot else None,
         on_demand_price_per_gpu=None if spot else price,
-        pod_name=pod_name(job_id, number),
+        pod_name=pod_name(job_id, number, installation=INSTALLATION),
         pod_id=pod_id,
         cost_per_hr=round(price * gpu_count, 6),
         data_center_id=None,
@@ -225,7 +227,12 @@ def snapshot(
         pods=tuple(pods),
         market=market,
         money=Money(spend_today=spend_today, spend_month=spend_month),
+        installation=INSTALLATION,
     )
+
+
+def our_pod_name(job_id: int, number: int) -> str:
+    return pod_name(job_id, number, installation=INSTALLATION)
 
 
 def config(**fields: Any) -> PolicyConfig:

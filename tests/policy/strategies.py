@@ -48,7 +48,7 @@ from scheduler.domain.views import (
 )
 from scheduler.policy.config import BudgetEnforce, ForeignIdleRule, PolicyConfig, Strategy
 
-from .factories import A40, A5000, H100, T0, spec
+from .factories import A40, A5000, H100, INSTALLATION, NEIGHBOUR, T0, spec
 
 GPUS = (A40, A5000, H100)
 HOUR = 3600.0
@@ -245,7 +245,7 @@ def attempts(
         secure_cloud=clouds[cloud_index % len(clouds)],
         bid_per_gpu=None if on_demand else price,
         on_demand_price_per_gpu=price if on_demand else None,
-        pod_name=pod_name(job_id, number),
+        pod_name=pod_name(job_id, number, installation=INSTALLATION),
         pod_id=(
             f"pod-{job_id}-{number}" if pod_known or a_state is not AttemptState.LAUNCHING else None
         ),
@@ -310,7 +310,19 @@ _POD_STATUS = st.sampled_from(
 """desired status, runtime up, seconds idle (None: busy)."""
 _POD_FOR_ATTEMPT = st.sampled_from(["own", "none", "own", "impostor"])
 _STRAY = one_of_product(
-    ["spotsched", "dev-box", "spotsched", "dev-notebook", "prod-api", "Dev-box"],
+    # ours; other people's; a neighbour installation's; the old name format (before
+    # installation ids), recorded by our attempts or not
+    [
+        "spotsched",
+        "dev-box",
+        "spotsched",
+        "dev-notebook",
+        "neighbour",
+        "old",
+        "old-recorded",
+        "prod-api",
+        "Dev-box",
+    ],
     [None, 0.0, 299.0, 300.0, 900.0],  # first seen, seconds ago (daemon-named pods only)
     [1, 2, 3, 4],  # attempt number in the stray's name
 )
@@ -353,13 +365,20 @@ def pods_for(draw: st.DrawFn, job_list: list[JobView], now: datetime) -> list[Po
     owners = [j.id for j in job_list] + [999]
     for _ in range(draw(st.integers(0, 4))):
         kind, seen_ago, number = draw(_STRAY)
-        if kind != "spotsched":
+        owner = owners[draw(st.integers(0, len(owners) - 1))]
+        if kind == "spotsched":
+            name = pod_name(owner, number, installation=INSTALLATION)
+        elif kind == "neighbour":
+            name = pod_name(owner, number, installation=NEIGHBOUR)
+        elif kind.startswith("old"):
+            name = f"spotsched-{owner}-{number}"
+        else:
             out.append(one(kind, f"foreign-{next(ids)}"))
             continue
-        name = pod_name(owners[draw(st.integers(0, len(owners) - 1))], number)
         if name not in live_names:
             seen = None if seen_ago is None else now - timedelta(seconds=seen_ago)
-            out.append(one(name, f"stray-{next(ids)}", seen))
+            pod_id = f"recorded-{next(ids)}" if kind == "old-recorded" else f"stray-{next(ids)}"
+            out.append(one(name, pod_id, seen))
     return out
 
 
@@ -426,7 +445,7 @@ def cases(draw: st.DrawFn, *, busy: bool = False) -> Case:
     job_list = [draw(jobs(i, now, busy=busy)) for i in draw(_JOB_IDS)]
     today = draw(_MONEY)
     pods = draw(pods_for(job_list, now))
-    strays = [p.name for p in pods if p.pod_id.startswith("stray-")]
+    strays = [p.name for p in pods if p.pod_id.startswith(("stray-", "recorded-"))]
     snap = Snapshot(
         now=now,
         jobs=tuple(job_list),
@@ -434,5 +453,7 @@ def cases(draw: st.DrawFn, *, busy: bool = False) -> Case:
         market=draw(markets(busy=busy)),
         money=Money(spend_today=today, spend_month=today + draw(_MONEY)),
         kept_pods=frozenset(name for name in strays if draw(st.integers(0, 2)) == 1),
+        installation=INSTALLATION,
+        recorded_pods=frozenset(p.pod_id for p in pods if p.pod_id.startswith("recorded-")),
     )
     return Case(snap, draw(configs(busy=busy)))

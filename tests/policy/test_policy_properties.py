@@ -275,6 +275,20 @@ def test_no_action_targets_an_ended_job_nor_a_pod_that_is_owned_or_kept(case: Ca
 
 @PROPERTY
 @given(cases())
+def test_a_spotsched_pod_that_is_not_this_installations_is_never_touched(case: Case) -> None:
+    """A neighbour installation's pods, a person's `spotsched-...` pod and old-format pods no
+    attempt of ours recorded: never swept, never idle-stopped, whatever the foreign rule."""
+    pods = {p.pod_id: p for p in case.snap.pods}
+    for act in of_type(decide(case.snap, case.cfg), TerminateOrphan):
+        pod = pods[act.pod_id]
+        if pod.name.startswith("spotsched-"):
+            assert case.snap.ours(pod) and act.reason == "orphan", act
+        else:
+            assert act.reason == "foreign_idle", act
+
+
+@PROPERTY
+@given(cases())
 def test_every_waiting_job_gets_exactly_one_decision(case: Case) -> None:
     """A queued job without a pod is launched, held (with a reason) or moved; never ignored."""
     actions = decide(case.snap, case.cfg)

@@ -325,3 +325,26 @@ def test_upsert_over_an_invalid_row_creates_the_job_anew(
     assert jobs_by_name(store, clock.now())["fixme"].spec == fixed
     assert store.upsert([fixed], clock.now(), "file") == [(job, "unchanged")]
     assert store.job_ids_named("fixme") == [bad, job]
+
+
+@pytest.mark.parametrize("backend", ["sqlite"])
+def test_upsert_over_a_row_edited_into_garbage_rewrites_it(
+    store: Store, clock: VirtualClock, new_spec: Callable[..., JobSpec], sql: Any
+) -> None:
+    """A file sync (SIGHUP) compared the file's spec with the row's and raised the row's error,
+    so one garbled row made every reload of the jobs file fail."""
+    [(job, _)] = store.upsert([new_spec("synced")], clock.now(), "file")
+    sql("UPDATE jobs SET max_spot_price = 'cheap', env = 'no pair' WHERE id = :i", i=job)
+    assert store.upsert([new_spec("synced")], clock.now(), "file") == [(job, "updated")]
+    assert jobs_by_name(store, clock.now())["synced"].spec == new_spec("synced")
+
+
+def test_a_pending_row_takes_a_name_only_while_no_live_job_has_it(
+    engine: Engine, store: Store, clock: VirtualClock, new_spec: Callable[..., JobSpec]
+) -> None:
+    """Names are compared as the daemon will store them: ' twin ' is 'twin'."""
+    live = store.submit(new_spec("twin"), clock.now())
+    raw_insert(engine, name=" twin ", image="img", gpu_types="NVIDIA A40", max_spot_price=0.4)
+    [(bad, problem)] = store.validate_pending(clock.now())
+    assert problem == f"name: job {live} is live with the name 'twin'"
+    assert bad != live and store.job_detail(bad)["state"] == "invalid"

@@ -4,6 +4,7 @@ one-live-attempt index that refuse impossible rows even from raw SQL."""
 
 from __future__ import annotations
 
+import itertools
 import sqlite3
 from collections.abc import Callable
 from contextlib import closing
@@ -124,7 +125,12 @@ def test_begin_attempt_names_and_numbers_pods(
     job = store.submit(new_spec(), clock.now())
     other = store.submit(new_spec("other"), clock.now())
     first = store.begin_attempt(new_launch(job, gpu_count=2, bid=0.25), clock.now())
-    assert (first.number, first.pod_name, first.state) == (1, f"spotsched-{job}-1", "launching")
+    ours = store.installation(clock.now())  # the pod names carry this database's id
+    assert (first.number, first.pod_name, first.state) == (
+        1,
+        f"spotsched-{ours}-{job}-1",
+        "launching",
+    )
     assert parse_pod_name(first.pod_name) == (job, 1)
     assert first.kind is AttemptKind.SPOT and first.cost_per_hr == pytest.approx(0.5)
     assert first.created_at == clock.now() and first.pod_id is None
@@ -133,9 +139,10 @@ def test_begin_attempt_names_and_numbers_pods(
     clock.advance(20)
     store.fail_launch(first.id, L, clock.now(), "no capacity")
     second = store.begin_attempt(new_launch(job, kind=AttemptKind.ON_DEMAND), clock.now())
-    assert (second.number, second.pod_name) == (2, f"spotsched-{job}-2")
+    assert (second.number, second.pod_name) == (2, f"spotsched-{ours}-{job}-2")
     assert second.kind is AttemptKind.ON_DEMAND and second.bid_per_gpu is None
-    assert store.begin_attempt(new_launch(other), clock.now()).pod_name == f"spotsched-{other}-1"
+    third = store.begin_attempt(new_launch(other), clock.now())
+    assert third.pod_name == f"spotsched-{ours}-{other}-1"
 
     [view] = [v for v in store.load(clock.now())[0] if v.id == job]
     assert view.state is L and view.live is not None and view.live.id == second.id
@@ -251,6 +258,7 @@ def test_begin_attempt_while_one_is_live_is_refused(
 # -- property: the store is exactly the transition table, applied by compare-and-set ---------
 
 ANY_STATE = st.sampled_from(JobState)
+_EXAMPLES = itertools.count()
 
 
 @pytest.mark.parametrize(
@@ -288,7 +296,8 @@ def test_any_sequence_of_moves_keeps_state_and_events_in_step(
     data: st.DataObject,
     steps: int,
 ) -> None:
-    job = store.submit(new_spec(), clock.now())
+    # one database serves every example: a fresh name each time (one live job per name)
+    job = store.submit(new_spec(f"train-{next(_EXAMPLES)}"), clock.now())
     state, succeeded = Q, 0
     for _ in range(steps):
         # Half the attempts name the state the job is in (as a fresh snapshot would), half a
