@@ -2,18 +2,37 @@
 
 Unknown keys and bad values are errors naming the key and, for files, the line. The API key is
 not part of this file's values: only where to find it (`api_key_file`); see `secrets.py`.
+
+TOML can spell things a setting can never mean: `nan` and `inf`, `true` where a number belongs,
+a list, a table or a date where a duration belongs. Each is an error naming the key (never a
+crash, never a NaN tick interval). `[runpod] api_url` is where the API key is sent, so it must
+be https (plain http only to a loopback address, for the emulator) and carry no user name,
+password, query or fragment; its error messages never repeat the URL.
 """
 
 from __future__ import annotations
 
+import ipaddress
+import math
 import os
 import re
 import tomllib
+import unicodedata
 from collections.abc import Mapping
+from datetime import date, time
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    FiniteFloat,
+    ValidationError,
+    field_validator,
+)
 
 from scheduler.domain.durations import parse_duration
 from scheduler.domain.errors import SpotschedError
@@ -27,8 +46,99 @@ class ConfigError(SpotschedError):
     """The configuration is not valid."""
 
 
+MAX_DURATION = 10 * 365 * 86400.0
+"""Ten years: longer than any setting can mean, short enough for every timer to hold it."""
+DEFAULT_TICK_BUDGET = 120.0
+MAX_DOLLARS = 1e9
+"""A budget above a billion dollars is a typo (or 1e308), not a budget."""
+
+
+def _kind(v: Any) -> str | None:
+    """What a TOML value that cannot be a number is, in the words of the TOML spec."""
+    if isinstance(v, bool):
+        return "a boolean"
+    if isinstance(v, list | tuple):
+        return "an array"
+    if isinstance(v, Mapping):
+        return "a table"
+    if isinstance(v, date | time):
+        return "a date or time"
+    return None
+
+
+def _plain_number(v: Any) -> Any:
+    kind = _kind(v)
+    if kind is not None:
+        raise ValueError(f"expected a number, got {kind}")
+    return v
+
+
 def _seconds(v: Any) -> float:
-    return parse_duration(v)
+    kind = _kind(v)
+    if kind is not None or not isinstance(v, str | int | float):
+        raise ValueError(
+            f"expected a duration (seconds or a string like '90s', '1h30m'), got {kind or 'that'}"
+        )
+    seconds = parse_duration(v)
+    if not math.isfinite(seconds):
+        raise ValueError("a duration must be a finite number of seconds")
+    if seconds > MAX_DURATION:
+        raise ValueError("a duration cannot be longer than ten years")
+    return seconds
+
+
+def _printable(v: Any) -> Any:
+    """Paths, hosts, URLs and patterns: a control character (NUL, a newline, an escape) in one
+    can only be a mistake, and would fail far from here (a NUL in a path raises in `open`)."""
+    if isinstance(v, str) and any(unicodedata.category(ch) == "Cc" for ch in v):
+        raise ValueError("must not contain control characters (NUL, newlines, escapes)")
+    return v
+
+
+Text = Annotated[str, BeforeValidator(_printable)]
+Number = Annotated[FiniteFloat, BeforeValidator(_plain_number)]
+"""A float that TOML wrote as a number or the environment as text; never NaN, inf or a bool."""
+Count = Annotated[int, BeforeValidator(_plain_number)]
+
+_LOOPBACK_NAMES = frozenset({"localhost", "localhost.localdomain", "ip6-localhost"})
+
+
+def _is_loopback(host: str) -> bool:
+    if host.lower() in _LOOPBACK_NAMES:
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def check_api_url(url: str) -> str:
+    """`url` if the API key may be sent to it; ValueError naming the rule (not the URL)."""
+    if not url or any(ch.isspace() or not ch.isprintable() for ch in url):
+        raise ValueError("must be a URL without spaces or control characters")
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - raises ValueError for a port that is not a number
+    except ValueError:
+        raise ValueError("is not a valid URL") from None
+    host = parts.hostname or ""
+    if parts.scheme not in ("https", "http") or not host:
+        raise ValueError("must be an https:// URL with a host, e.g. https://api.runpod.io/graphql")
+    if parts.username is not None or parts.password is not None:
+        raise ValueError(
+            "must not carry a user name or password; the API key comes from RUNPOD_API_KEY, "
+            "the systemd credential or api_key_file"
+        )
+    if "?" in url:
+        raise ValueError("must not carry a query (?...); the API key is never sent in the URL")
+    if "#" in url:
+        raise ValueError("must not carry a fragment (#...)")
+    if parts.scheme == "http" and not _is_loopback(host):
+        raise ValueError(
+            "must be https: the API key would cross the network in clear text "
+            "(plain http is accepted only for a loopback address such as 127.0.0.1)"
+        )
+    return url
 
 
 class _Section(BaseModel):
@@ -37,35 +147,45 @@ class _Section(BaseModel):
 
 class RunPodSection(_Section):
     api_url: str = "https://api.runpod.io/graphql"
-    api_key_file: str | None = None
-    timeout: float = Field(default=30.0, gt=0, le=600)
+    api_key_file: Text | None = None
+    timeout: Number = Field(default=30.0, gt=0, le=600)
+
+    _api_url = field_validator("api_url")(check_api_url)
 
 
 class DatabaseSection(_Section):
-    url: str | None = None
+    url: Text | None = None
     """SQLAlchemy URL; default: SQLite file `spotsched.db` in the state directory."""
 
 
 class SchedulerSection(_Section):
-    tick_interval: float = 30.0
-    price_sample_interval: float = 300.0
+    tick_interval: float = Field(default=30.0, gt=0)
+    price_sample_interval: float = Field(default=300.0, gt=0)
     price_retention: float = 30 * 86400.0
-    jobs_file: str | None = None
-    stale_after: float = 300.0
+    jobs_file: Text | None = None
+    stale_after: float = Field(default=300.0, gt=0)
     """`/healthz` fails when the last successful tick is older than this."""
+    tick_budget: float = Field(default=DEFAULT_TICK_BUDGET, gt=0, le=3600)
+    """The longest one tick may spend; RunPod calls that would run past it end the tick early.
+    Keep it well below systemd's WatchdogSec (300 s in the shipped unit)."""
 
     _durations = field_validator(
-        "tick_interval", "price_sample_interval", "price_retention", "stale_after", mode="before"
+        "tick_interval",
+        "price_sample_interval",
+        "price_retention",
+        "stale_after",
+        "tick_budget",
+        mode="before",
     )(_seconds)
 
 
 class PolicySection(_Section):
-    bid_margin: float = Field(default=0.05, ge=0, le=1)
+    bid_margin: Number = Field(default=0.05, ge=0, le=1)
     changeover_delay: float = 300.0
     launch_grace: float = 90.0
     launch_timeout: float = 1800.0
     resume_wait: float = 600.0
-    max_resume_failures: int = Field(default=3, ge=0)
+    max_resume_failures: Count = Field(default=3, ge=0)
     orphan_grace: float = 300.0
     strategy: Strategy = Strategy.DEFAULT
 
@@ -80,20 +200,20 @@ class PolicySection(_Section):
 
 
 class BudgetSection(_Section):
-    max_spend_rate: float | None = Field(default=None, gt=0)
+    max_spend_rate: Number | None = Field(default=None, gt=0, le=MAX_DOLLARS)
     """Dollars per hour across all pods the daemon runs; launches and bid-resumes that would
     exceed it wait."""
-    daily: float | None = Field(default=None, gt=0)
-    monthly: float | None = Field(default=None, gt=0)
+    daily: Number | None = Field(default=None, gt=0, le=MAX_DOLLARS)
+    monthly: Number | None = Field(default=None, gt=0, le=MAX_DOLLARS)
     enforce: BudgetEnforce = BudgetEnforce.LAUNCHES
     """`launches`: a reached daily/monthly budget holds new launches; `running`: it also ends
     running pods (lowest priority first, checkpointed first) and requeues their jobs."""
 
 
 class ForeignIdleSection(_Section):
-    name_pattern: str
+    name_pattern: Text
     idle_timeout: float = 1800.0
-    threshold: float = Field(default=5.0, ge=0, le=100)
+    threshold: Number = Field(default=5.0, ge=0, le=100)
     action: Literal["stop", "terminate"] = "stop"
 
     _durations = field_validator("idle_timeout", mode="before")(_seconds)
@@ -101,10 +221,10 @@ class ForeignIdleSection(_Section):
 
 class MetricsSection(_Section):
     enabled: bool = True
-    host: str = "127.0.0.1"
-    port: int = Field(default=9464, ge=0, le=65535)
-    tls_cert_file: str | None = None
-    tls_key_file: str | None = None
+    host: Text = "127.0.0.1"
+    port: Count = Field(default=9464, ge=0, le=65535)
+    tls_cert_file: Text | None = None
+    tls_key_file: Text | None = None
 
 
 class LogSection(_Section):
@@ -113,7 +233,7 @@ class LogSection(_Section):
 
 
 class Settings(_Section):
-    state_dir: str = DEFAULT_STATE_DIR
+    state_dir: Text = DEFAULT_STATE_DIR
     runpod: RunPodSection = RunPodSection()
     database: DatabaseSection = DatabaseSection()
     scheduler: SchedulerSection = SchedulerSection()

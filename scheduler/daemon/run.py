@@ -44,7 +44,7 @@ def build_service(
         log.warning("api_key_file_permissions", detail=warning)
     if key.value is None:
         log.warning("api_key_missing", detail="market reads only; pods cannot be listed or created")
-    Path(settings.state_dir).mkdir(parents=True, exist_ok=True)
+    Path(settings.state_dir).mkdir(mode=0o700, parents=True, exist_ok=True)
     http = httpx.Client(
         timeout=settings.runpod.timeout,
         headers={"User-Agent": f"spotsched/{__version__}"},

@@ -40,7 +40,10 @@ def _both(
 
 
 def reconciler_settings(settings: Settings) -> ReconcilerSettings:
-    return ReconcilerSettings(price_sample_interval=settings.scheduler.price_sample_interval)
+    return ReconcilerSettings(
+        price_sample_interval=settings.scheduler.price_sample_interval,
+        tick_budget=settings.scheduler.tick_budget,
+    )
 
 
 class Service:

@@ -11,16 +11,19 @@ Routes (bodies are JSON objects; errors answer `{"error": "..."}`):
 * `POST /_emulator/faults` - a fault rule, `{"faults": [...]}` or `{"clear": true}` (faults.py).
 * `POST /_emulator/advance` `{"seconds"}` - move a virtual clock on (409 on a real clock).
 
-What it must not do: hold the world lock itself or be reachable through faults/auth.
+Requests carry the emulator's API key when it was started with one (`--api-key`; checked by
+`handler.handle` like GraphQL requests, 401 otherwise). Bodies are JSON objects of bounded depth;
+any other body is a 400.
+
+What it must not do: hold the world lock itself or be subject to injected faults.
 """
 
 from __future__ import annotations
 
-import json
 from typing import TYPE_CHECKING, Any
 
 from scheduler.emulator.faults import FaultError, FaultRule
-from scheduler.emulator.handler import HttpResponse
+from scheduler.emulator.handler import HttpResponse, load_json
 from scheduler.emulator.world import KEEP, Keep
 
 if TYPE_CHECKING:
@@ -123,7 +126,7 @@ def handle_admin(emu: Emulator, method: str, path: str, raw: bytes) -> HttpRespo
         if method != "POST":
             raise AdminError(405, "use POST")
         try:
-            body = json.loads(raw or b"{}")
+            body = load_json(raw, b"{}")
         except ValueError as exc:
             raise AdminError(400, "body is not JSON") from exc
         if not isinstance(body, dict):

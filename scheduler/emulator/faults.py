@@ -16,8 +16,9 @@ Fault rule JSON (`POST /_emulator/faults` takes one rule, `{"faults": [rule, ...
   (default 1), `application/problem+json` body); `internal_error` (200, `Something went wrong.
   Please try again later or contact support.`, code INTERNAL_SERVER_ERROR); `capacity` (200, the
   capacity message of the mutation; only pod create/resume mutations match); `unauthorized`
-  (401); `delay` (wait `seconds` of wall time, `phase` "before" or "after" execution, then answer
-  normally).
+  (401); `delay` (wait `seconds` on the emulator's clock - wall time on a real one, an instant
+  advance on a virtual one - `phase` "before" or "after" execution, then answer normally; an
+  in-process client whose read timeout is shorter times out after that timeout instead).
 * `rate`: probability per matching request (default: every matching request).
 * `count`: affect only the next N matching requests (default: until cleared).
 * `match`: only GraphQL requests whose document text contains this substring.

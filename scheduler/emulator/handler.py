@@ -7,7 +7,11 @@ authentication, fault injection, request counters and the GraphQL envelope's HTT
 Auth: `Authorization: Bearer KEY` or `?api_key=KEY`. With a configured key only that key passes;
 without one any non-empty key passes. A missing key is 401 except for documents that only read
 `gpuTypes`, `dataCenters`, `countryCodes`, `cpuFlavors` (public in production too); a wrong key
-is always 401. 401 bodies are `{"errors":[{"message":"Unauthorized"}]}`.
+is always 401. 401 bodies are `{"errors":[{"message":"Unauthorized"}]}`. The admin API under
+`/_emulator/` needs the configured key too (any request passes when none is configured).
+
+A POST body must be JSON (`Content-Type: application/json`, nested at most `MAX_JSON_DEPTH`
+levels); anything else is a 400 in the route's own error format.
 
 What it must not do: know sockets or httpx (transport.py and server.py do), or log API keys.
 """
@@ -17,7 +21,6 @@ from __future__ import annotations
 import hmac
 import json
 import threading
-import time
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -32,6 +35,7 @@ if TYPE_CHECKING:
     from scheduler.emulator.emulator import Emulator
 
 DEFAULT_TIMEOUT_SECONDS = 30.0
+MAX_JSON_DEPTH = 64
 
 
 @dataclass(frozen=True)
@@ -41,6 +45,8 @@ class HttpRequest:
     query: str = ""
     headers: dict[str, str] = field(default_factory=dict)  # lower-case names
     body: bytes = b""
+    timeout: float | None = None
+    """How long the client waits for the answer, when the serving mode knows it (in-process)."""
 
 
 @dataclass(frozen=True)
@@ -128,6 +134,47 @@ def _api_key(request: HttpRequest) -> str | None:
     return values[0] if values and values[0] else None
 
 
+def key_matches(key: str | None, configured: str | None) -> bool:
+    """Any non-empty key without a configured one, else exactly it (compared as bytes, in
+    constant time; a header with non-ASCII text must not raise)."""
+    if key is None:
+        return False
+    if configured is None:
+        return True
+    return hmac.compare_digest(
+        key.encode("utf-8", "surrogateescape"), configured.encode("utf-8", "surrogateescape")
+    )
+
+
+def _body_problem(request: HttpRequest) -> str | None:
+    """Why a POST body is not JSON we can read, or None."""
+    if request.method != "POST" or not request.body:
+        return None
+    media = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if media != "application/json" and not media.endswith("+json"):
+        return "Content-Type must be application/json."
+    return None
+
+
+def load_json(body: bytes, default: bytes) -> Any:
+    """`body` (or `default` when empty) parsed; ValueError if it is not JSON or is nested
+    deeper than `MAX_JSON_DEPTH` (which graphql-core and our code would recurse into)."""
+    try:
+        value = json.loads(body or default)
+    except RecursionError:
+        raise ValueError("nested too deeply") from None
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        children = (
+            item.values() if isinstance(item, dict) else item if isinstance(item, list) else ()
+        )
+        if children and depth > MAX_JSON_DEPTH:
+            raise ValueError(f"nested deeper than {MAX_JSON_DEPTH} levels")
+        stack.extend((child, depth + 1) for child in children)
+    return value
+
+
 def _error_body(fields: tuple[str, ...], message: str, code: str) -> Json:
     return {
         "data": dict.fromkeys(fields) or None,
@@ -169,14 +216,22 @@ def _fault_response(rule: FaultRule, fields: tuple[str, ...]) -> HttpResponse:
 def handle(emu: Emulator, request: HttpRequest) -> HttpResponse:
     """Route one request: `POST /graphql`, REST v2 under `/v2/` or the admin API."""
     path = request.path.rstrip("/") or "/"
+    problem = _body_problem(request)
     if path.startswith("/_emulator"):
         from scheduler.emulator.admin import handle_admin
 
+        if emu.api_key is not None and not key_matches(_api_key(request), emu.api_key):
+            message = "the admin API needs the emulator's API key (Authorization: Bearer KEY)"
+            return HttpResponse.json(401, {"error": message})
+        if problem is not None:
+            return HttpResponse.json(400, {"error": problem})
         return handle_admin(emu, request.method, path, request.body)
     if path == "/v2" or path.startswith("/v2/"):
         from scheduler.emulator.rest import handle_rest
 
         return handle_rest(emu, request)
+    if problem is not None and path == "/graphql":
+        return _bad_request(problem)
     if path != "/graphql":
         return HttpResponse.json(404, {"errors": [{"message": f"Cannot {request.method} {path}"}]})
     if request.method != "POST":
@@ -193,8 +248,8 @@ def handle(emu: Emulator, request: HttpRequest) -> HttpResponse:
 
 def _graphql(emu: Emulator, request: HttpRequest) -> HttpResponse:
     try:
-        body = json.loads(request.body or b"null")
-    except (ValueError, UnicodeDecodeError):
+        body = load_json(request.body, b"null")
+    except ValueError:  # JSONDecodeError, UnicodeDecodeError, too deep
         return _bad_request("POST body sent invalid JSON.")
     if not isinstance(body, dict) or not isinstance(body.get("query"), str) or not body["query"]:
         return _bad_request("GraphQL operations must contain a non-empty `query`.")
@@ -214,22 +269,34 @@ def _graphql(emu: Emulator, request: HttpRequest) -> HttpResponse:
     if rule is not None:
         emu.stats.fault(rule.kind)
         if rule.kind == "delay" and rule.phase == "before":
-            time.sleep(rule.seconds or 0.0)
+            if _gave_up_waiting(emu, rule, request):
+                return HttpResponse(504, timeout=0.0)
         elif rule.kind not in ("delay", "timeout_after"):
             return _fault_response(rule, fields)
 
     key = _api_key(request)
-    configured = emu.api_key
-    authorized = key is not None and (configured is None or hmac.compare_digest(key, configured))
+    authorized = key_matches(key, emu.api_key)
     if not authorized and not (key is None and is_public(operation) and not prepared.errors):
         return UNAUTHORIZED
     response = _execute(emu, prepared, variables, operation_name)
 
     if rule is not None and rule.kind == "timeout_after":
         return _fault_response(rule, fields)
-    if rule is not None and rule.kind == "delay" and rule.phase == "after":
-        time.sleep(rule.seconds or 0.0)
+    late = rule is not None and rule.kind == "delay" and rule.phase == "after"
+    if late and rule is not None and _gave_up_waiting(emu, rule, request):
+        return HttpResponse(504, timeout=0.0)
     return response
+
+
+def _gave_up_waiting(emu: Emulator, rule: FaultRule, request: HttpRequest) -> bool:
+    """A delay, on the emulator's clock (a virtual one moves on at once). A client that would
+    give up first (its timeout is known in-process) waits only that long and times out."""
+    seconds = rule.seconds or 0.0
+    if request.timeout is not None and seconds > request.timeout:
+        emu.clock.sleep(request.timeout)
+        return True
+    emu.clock.sleep(seconds)
+    return False
 
 
 def _execute(

@@ -4,7 +4,9 @@ Why: tests and the simulator talk to the emulator through the same `httpx.Client
 client uses, without sockets, threads or a WSGI layer in between.
 
 What it must not do: behave differently from the HTTP server; it only converts types. A fault
-that times out raises `httpx.ReadTimeout` at once (no wall-clock wait).
+that times out raises `httpx.ReadTimeout` at once (no wall-clock wait). The request's read
+timeout is passed on, so a `delay` fault longer than it times the client out after that long on
+the emulator's clock, as a real socket would.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ class EmulatorTransport(httpx.BaseTransport):
                 query=request.url.query.decode("ascii", "replace"),
                 headers={k.lower(): v for k, v in request.headers.items()},
                 body=request.read(),
+                timeout=request.extensions.get("timeout", {}).get("read"),
             )
         )
         if response.timeout is not None:

@@ -28,7 +28,7 @@ from scheduler.policy import PolicyConfig, decide
 from scheduler.reconcile.apply import Applier, ApplyResult
 from scheduler.reconcile.observe import PodMemory, market_view
 from scheduler.runpod.client import RunPodClient
-from scheduler.runpod.errors import AuthenticationError, RunPodError
+from scheduler.runpod.errors import AuthenticationError, DeadlineExceeded, RunPodError
 from scheduler.runpod.models import Market, Pod
 from scheduler.store import Observation, Store
 
@@ -39,6 +39,8 @@ log = structlog.get_logger("spotsched.reconcile")
 class ReconcilerSettings:
     price_sample_interval: float = 300.0
     spot_recheck_after: float = 3600.0
+    tick_budget: float | None = 120.0
+    """Seconds from `now` after which no RunPod call starts or waits; None: no limit."""
 
 
 @dataclass
@@ -90,8 +92,20 @@ class Reconciler:
     def tick(self, now: datetime) -> TickReport:
         started = self._perf()
         report = TickReport(now=now)
+        budget = self.settings.tick_budget
         try:
-            self._tick(now, report)
+            with self.client.deadline(now + timedelta(seconds=budget) if budget else None):
+                self._tick(now, report)
+        except DeadlineExceeded as exc:
+            # Ended early rather than outliving the watchdog; the next tick starts afresh.
+            report.ok = False
+            report.errors.append(f"tick budget: {exc.message}")
+            log.warning(
+                "tick_budget_exhausted",
+                operation=exc.operation,
+                budget_seconds=budget,
+                error=exc.message,
+            )
         finally:
             report.seconds = self._perf() - started
         return report

@@ -14,15 +14,23 @@ What it guarantees:
   can resolve that (by the pod's deterministic name).
 - The API key travels only in the `Authorization: Bearer` header, never in the URL, and never
   appears in an exception message, a log line or a repr.
+- Answers are bounded: a body over `MAX_BODY_BYTES` (decompressed) is not read further, and
+  `parse` checks every value; a bad answer is `MalformedResponse`, never a NaN in a model.
+- Inside `with client.deadline(at):` (the reconciler's tick budget) no request starts, and no
+  retry waits, past `at`; each request's timeout is cut to the time left. What would pass it
+  raises `DeadlineExceeded` instead, before sending anything more.
 
 It does not decide anything (no policy) and never sleeps except between retries.
 """
 
 from __future__ import annotations
 
+import copy
 import random
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from datetime import datetime
 from typing import Any, Final, TypeVar
 
 import httpx
@@ -31,13 +39,17 @@ import structlog
 from scheduler import __version__
 from scheduler.domain.clock import Clock
 from scheduler.runpod import documents, parse
+from scheduler.runpod.bounds import read_capped, time_left
 from scheduler.runpod.documents import Operation
 from scheduler.runpod.errors import (
     AuthenticationError,
+    DeadlineExceeded,
+    MalformedResponse,
     NotFoundError,
     RunPodError,
     TransientError,
 )
+from scheduler.runpod.inputs import deploy_input, env_input
 from scheduler.runpod.models import (
     Account,
     DataCenter,
@@ -94,10 +106,20 @@ class RunPodClient:
         self._retry = retry
         self._on_request = on_request
         self._timeout = timeout
+        self._deadline: datetime | None = None
 
     def __repr__(self) -> str:
         key = "'***'" if self._key is not None else "None"
         return f"RunPodClient(url={self._url!r}, api_key={key})"
+
+    @contextmanager
+    def deadline(self, at: datetime | None) -> Iterator[None]:
+        """Calls inside the block neither start nor wait past `at` (see the module docstring)."""
+        previous, self._deadline = self._deadline, at
+        try:
+            yield
+        finally:
+            self._deadline = previous
 
     # ------------------------------------------------------------------ reads
 
@@ -183,7 +205,7 @@ class RunPodClient:
         `CapacityError`.
         """
         op = documents.DEPLOY_SPOT if req.bid_per_gpu is not None else documents.DEPLOY_ON_DEMAND
-        return self._call(op, {"input": _deploy_input(req)}, parse.pod)
+        return self._call(op, {"input": deploy_input(req)}, parse.pod)
 
     def stop_pod(self, pod_id: str) -> None:
         """Stop a pod (GPU released, volume kept). Retried; `NotFoundError` if it is gone."""
@@ -235,7 +257,7 @@ class RunPodClient:
             "volumeInGb": volume_gb,
             "volumeMountPath": volume_mount_path,
             "ports": ports or "",
-            "env": _env_input(pairs),
+            "env": env_input(pairs),
             "isServerless": False,
         }
         return self._call(documents.SAVE_TEMPLATE, {"input": template_input}, parse.template)
@@ -266,32 +288,41 @@ class RunPodClient:
         attempts = self._retry.max_attempts if op.retry else 1
         attempt = 1
         while True:
+            timeout = self._time_left(op, "start the request")
             try:
-                return self._attempt(op, variables, parse_root, attempt)
+                return self._attempt(op, variables, parse_root, attempt, timeout)
             except TransientError as exc:
                 if not op.retry:
-                    raise TransientError(
+                    raise _reworded(
+                        exc,
                         f"{exc.message}; {op.name} is not retried because it may have "
                         "succeeded: look the resource up by name before creating it again",
-                        operation=op.name,
-                        retry_after=exc.retry_after,
                     ) from exc
                 if attempt >= attempts:
-                    raise TransientError(
-                        f"{exc.message} (gave up after {attempt} attempts)",
-                        operation=op.name,
-                        retry_after=exc.retry_after,
-                    ) from exc
+                    gave_up = f"{exc.message} (gave up after {attempt} attempts)"
+                    raise _reworded(exc, gave_up) from exc
                 delay = self._retry.delay(attempt - 1, self._rng, exc.retry_after)
+                self._time_left(op, f"wait {delay:.1f}s to try again", wait=delay, cause=exc)
                 _log.info(
                     "runpod_request_retry",
                     operation=op.name,
                     attempt=attempt,
                     delay_seconds=round(delay, 3),
                     retry_after=exc.retry_after,
+                    error_class=type(exc).__name__,
                 )
                 self._clock.sleep(delay)
                 attempt += 1
+
+    def _time_left(
+        self, op: Operation, then: str, *, wait: float = 0.0, cause: Exception | None = None
+    ) -> float:
+        # `cause` is a RunPodError whose message `_attempt` has already redacted.
+        now = self._clock.now()
+        return time_left(self._deadline, now, self._timeout, op, then, wait=wait, cause=cause)
+
+    def _past_deadline(self) -> bool:
+        return self._deadline is not None and self._clock.now() >= self._deadline
 
     def _attempt(
         self,
@@ -299,30 +330,42 @@ class RunPodClient:
         variables: dict[str, Any],
         parse_root: Callable[[Any], T],
         attempt: int,
+        timeout: float,
     ) -> T:
         outcome = "ok"
         started = time.perf_counter()
         try:
             try:
-                response = self._http.post(
+                request = self._http.build_request(
+                    "POST",
                     self._target(),
                     json={"query": op.document, "variables": variables},
                     headers=self._headers(),
-                    timeout=self._timeout,
+                    timeout=timeout,
                 )
+                response = self._http.send(request, stream=True)
+                try:
+                    body = read_capped(response, op, self._past_deadline)
+                finally:
+                    response.close()
             except _HTTPX_ERRORS as exc:
                 raise error_from_transport(exc, op) from exc
-            value = root_value(response, op, self._clock.now())
+            value = root_value(response, op, self._clock.now(), body)
             try:
                 return parse_root(value)
-            except parse.MalformedResponse as exc:
-                raise TransientError(
-                    f"RunPod answered {op.root} in an unexpected shape: {exc}", operation=op.name
+            except MalformedResponse as exc:
+                raise MalformedResponse(
+                    f"RunPod answered {op.root} with a malformed value: {exc.message}",
+                    operation=op.name,
+                    field=f"{op.root}.{exc.field}" if exc.field else op.root,
                 ) from exc
         except RunPodError as exc:
             outcome = error_kind(exc)
             if self._key is not None:
                 exc.args = (self._key.redact(exc.message), *exc.args[1:])
+            raise
+        except DeadlineExceeded:
+            outcome = "deadline_exceeded"
             raise
         finally:
             self._record(RequestRecord(op.name, outcome, time.perf_counter() - started, attempt))
@@ -360,6 +403,13 @@ class RunPodClient:
             _log.exception("runpod_request_hook_failed", operation=record.operation)
 
 
+def _reworded(exc: TransientError, message: str) -> TransientError:
+    """`exc` (same class, same fields, e.g. a `MalformedResponse`'s path) with a new message."""
+    new = copy.copy(exc)
+    new.args = (message, *exc.args[1:])
+    return new
+
+
 def _myself(value: Any, op: Operation) -> Mapping[str, Any]:
     """`myself`, which RunPod returns as null when the key is missing or invalid."""
     if value is None:
@@ -368,37 +418,9 @@ def _myself(value: Any, op: Operation) -> Mapping[str, Any]:
             operation=op.name,
         )
     if not isinstance(value, Mapping):
-        raise parse.MalformedResponse("myself is not an object")
+        raise MalformedResponse("it is not an object")  # `_attempt` names the field
     return value
 
 
 def _ignore(value: Any) -> None:
     return None
-
-
-def _env_input(pairs: Iterable[tuple[str, str]]) -> list[dict[str, str]]:
-    return [{"key": key, "value": value} for key, value in pairs]
-
-
-def _deploy_input(req: DeployRequest) -> dict[str, Any]:
-    fields: dict[str, Any] = {
-        "name": req.name,
-        "imageName": req.image_name,
-        "gpuTypeId": req.gpu_type_id,
-        "gpuCount": req.gpu_count,
-        "cloudType": req.cloud_type,
-        "containerDiskInGb": req.container_disk_gb,
-        "volumeInGb": req.volume_gb,
-        "volumeMountPath": req.volume_mount_path,
-    }
-    optional = {
-        "ports": req.ports,
-        "dockerArgs": req.docker_args,
-        "networkVolumeId": req.network_volume_id,
-        "dataCenterId": req.data_center_id,
-        "bidPerGpu": req.bid_per_gpu,
-    }
-    fields.update({k: v for k, v in optional.items() if v is not None})
-    if req.env:
-        fields["env"] = _env_input(req.env)
-    return fields

@@ -17,6 +17,10 @@ Rules (reference §2, which records how the SDK, runpodctl, dstack and SkyPilot 
   `Value "X" does not exist in "E" enum.`, which is not a missing pod.
 - HTTP 5xx, 408, 429 (with `Retry-After`), non-JSON bodies, a body without `data`, timeouts and
   connection errors → `TransientError`.
+- A JSON body nested deeper than `MAX_DEPTH` (or too deep for the JSON parser) →
+  `MalformedResponse` (a `TransientError`); the client caps the body's size before this.
+  RunPod's error messages are quoted cut to `MAX_MESSAGE` characters, control characters
+  replaced, at most `MAX_ERRORS` of them.
 
 When several GraphQL errors arrive, the one that most changes what the caller does wins
 (authentication over spot-unsupported over capacity over not-found over rejected over
@@ -29,9 +33,10 @@ from __future__ import annotations
 
 import json
 import re
+import unicodedata
 from collections.abc import Mapping
 from datetime import datetime
-from typing import Any
+from typing import Any, Final
 
 import httpx
 
@@ -39,6 +44,7 @@ from scheduler.runpod.documents import Operation
 from scheduler.runpod.errors import (
     AuthenticationError,
     CapacityError,
+    MalformedResponse,
     NotFoundError,
     RejectedError,
     RunPodError,
@@ -46,6 +52,11 @@ from scheduler.runpod.errors import (
     TransientError,
 )
 from scheduler.runpod.retry import parse_retry_after
+
+MAX_DEPTH: Final = 32
+"""Levels of JSON nesting in an answer; RunPod's deepest (a pod's runtime GPUs) has six."""
+MAX_MESSAGE: Final = 500
+MAX_ERRORS: Final = 20
 
 _AUTH_CODES = frozenset({"UNAUTHENTICATED", "UNAUTHORIZED", "FORBIDDEN"})
 # A document or its variables are wrong: never capacity, not-found or transient, whatever the
@@ -139,7 +150,7 @@ def error_from_graphql(errors: list[Any], op: Operation, status: int) -> RunPodE
     """One error for a non-empty GraphQL `errors` array (RunPod's messages, joined)."""
     messages: list[str] = []
     classes: list[type[RunPodError]] = []
-    for entry in errors:
+    for entry in errors[:MAX_ERRORS]:
         message, code = _message_and_code(entry)
         messages.append(message)
         classes.append(
@@ -154,20 +165,50 @@ def error_from_graphql(errors: list[Any], op: Operation, status: int) -> RunPodE
     return chosen(text, operation=op.name)
 
 
+def _printable(text: str) -> str:
+    """RunPod's words made safe to quote in a log line: cut short, control characters replaced."""
+    cut = text[:MAX_MESSAGE] + ("…" if len(text) > MAX_MESSAGE else "")
+    return "".join("?" if unicodedata.category(ch) in ("Cc", "Cs") else ch for ch in cut)
+
+
 def _message_and_code(entry: Any) -> tuple[str, str | None]:
     if not isinstance(entry, Mapping):
-        return str(entry), None
+        what = entry if isinstance(entry, str) else f"an error entry of type {type(entry).__name__}"
+        return _printable(what), None
     message = entry.get("message")
     extensions = entry.get("extensions")
     code = extensions.get("code") if isinstance(extensions, Mapping) else None
     return (
-        message if isinstance(message, str) else "RunPod returned an error without a message",
-        code if isinstance(code, str) else None,
+        _printable(message)
+        if isinstance(message, str)
+        else "RunPod returned an error without a message",
+        _printable(code) if isinstance(code, str) else None,
     )
 
 
-def root_value(response: httpx.Response, op: Operation, now: datetime) -> Any:
-    """The value of `op.root` in a successful response; raises the translated error otherwise."""
+def _too_deep(value: Any) -> bool:
+    """Whether `value` nests deeper than `MAX_DEPTH` (walked without recursion)."""
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict):
+            children: Any = item.values()
+        elif isinstance(item, list):
+            children = item
+        else:
+            continue
+        if depth > MAX_DEPTH:
+            return True
+        stack.extend((child, depth + 1) for child in children)
+    return False
+
+
+def root_value(
+    response: httpx.Response, op: Operation, now: datetime, body: bytes | None = None
+) -> Any:
+    """The value of `op.root` in a successful response; raises the translated error otherwise.
+
+    `body`: the response's bytes when the caller read them itself (with a size cap)."""
     status = response.status_code
     if status in (httpx.codes.UNAUTHORIZED, httpx.codes.FORBIDDEN):
         raise AuthenticationError(f"RunPod rejected the API key (HTTP {status})", operation=op.name)
@@ -184,24 +225,37 @@ def root_value(response: httpx.Response, op: Operation, now: datetime) -> Any:
         )
 
     try:
-        body = json.loads(response.content)
+        payload = json.loads(response.content if body is None else body)
     except ValueError as exc:  # JSONDecodeError and UnicodeDecodeError
         raise _bad_body(status, op, "a body that is not JSON") from exc
-    if not isinstance(body, Mapping):
+    except RecursionError as exc:
+        raise _too_deep_error(op) from exc
+    if not isinstance(payload, Mapping):
         raise _bad_body(status, op, "a JSON body that is not an object")
+    if _too_deep(payload):
+        raise _too_deep_error(op)
+    body_map: Mapping[str, Any] = payload
 
-    errors = body.get("errors")
+    errors = body_map.get("errors")
     if isinstance(errors, list) and errors:
         raise error_from_graphql(errors, op, status)
     if not httpx.codes.is_success(status):
         raise RejectedError(f"RunPod answered HTTP {status} without errors", operation=op.name)
 
-    data = body.get("data")
+    data = body_map.get("data")
     if not isinstance(data, Mapping) or op.root not in data:
         raise TransientError(
             f"RunPod answered without data for {op.root} (HTTP {status})", operation=op.name
         )
     return data[op.root]
+
+
+def _too_deep_error(op: Operation) -> MalformedResponse:
+    return MalformedResponse(
+        f"RunPod answered {op.root} with JSON nested deeper than {MAX_DEPTH} levels",
+        operation=op.name,
+        field=op.root,
+    )
 
 
 def _bad_body(status: int, op: Operation, what: str) -> RunPodError:

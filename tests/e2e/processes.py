@@ -71,10 +71,11 @@ def stop(proc: subprocess.Popen[str], sig: int = signal.SIGTERM) -> int:
 
 
 class Admin:
-    """The emulator's documented admin API."""
+    """The emulator's documented admin API (with the emulator's `--api-key`, if it has one)."""
 
-    def __init__(self, url: str) -> None:
-        self.http = httpx.Client(base_url=url, timeout=10)
+    def __init__(self, url: str, key: str | None = None) -> None:
+        headers = {"Authorization": f"Bearer {key}"} if key is not None else {}
+        self.http = httpx.Client(base_url=url, timeout=10, headers=headers)
 
     def close(self) -> None:
         self.http.close()

@@ -38,7 +38,7 @@ def _live(admin: Admin, name_prefix: str = "spotsched-") -> list[dict]:
 def test_daemon_process_schedules_against_emulator_over_http(tmp_path: Path) -> None:
     with (
         emulator_process("--seed", "3", "--startup-delay", "1", "--api-key", KEY) as (url, _emu),
-        closing(Admin(url)) as admin,
+        closing(Admin(url, KEY)) as admin,
     ):
         for cloud in ("SECURE", "COMMUNITY"):  # the raw row may use either cloud
             admin.post(

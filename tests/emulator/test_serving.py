@@ -258,7 +258,11 @@ def test_cli_serves_until_sigterm(tmp_path):
                 json={"query": '{ gpuTypes(input: {id: "NVIDIA A40"}) { secureSpotPrice } }'},
             )
             assert prices.json() == {"data": {"gpuTypes": [{"secureSpotPrice": 0.123}]}}
-            assert c.post("/_emulator/advance", json={"seconds": 60}).status_code == 200
+            # the admin API needs the key too
+            assert c.post("/_emulator/advance", json={"seconds": 60}).status_code == 401
+            auth = {"Authorization": f"Bearer {secret}"}
+            advanced = c.post("/_emulator/advance", json={"seconds": 60}, headers=auth)
+            assert advanced.status_code == 200
     finally:
         proc.send_signal(signal.SIGTERM)
         out, err = proc.communicate(timeout=30)

@@ -9,6 +9,7 @@ budget ends pods, lowest priority and checkpointed first.
 from __future__ import annotations
 
 import json
+import re
 from datetime import timedelta
 
 import typer
@@ -42,7 +43,10 @@ def test_a_deadline_passing_under_a_running_job_is_recorded_shown_and_counted_on
     jobs_cmd.register(app)
     listing = CliRunner().invoke(app, ["jobs", "--db", url, "--json"])
     assert listing.exit_code == 0, listing.output
-    (row,) = json.loads(listing.output)
+    # the JSON document, past any log line an earlier test's logging setup sent to stdout
+    start = re.search(r"^\[$", listing.stdout, re.MULTILINE)
+    assert start is not None, listing.stdout
+    (row,) = json.loads(listing.stdout[start.start() :])
     assert row["deadline_missed_at"] is not None
     shown = CliRunner().invoke(app, ["job", str(job), "--db", url])
     assert "deadline missed" in shown.output

@@ -126,6 +126,7 @@ def test_prometheus_scrapes_the_daemon_and_answers_a_spend_query(tmp_path: Path)
             httpx.post(
                 f"{emu}/_emulator/market",
                 timeout=10,
+                headers={"Authorization": f"Bearer {KEY}"},
                 json={
                     "gpuTypeId": GPU,
                     "cloudType": cloud,

@@ -18,6 +18,7 @@ from scheduler.domain.clock import VirtualClock
 from scheduler.runpod.client import USER_AGENT, RunPodClient
 from scheduler.runpod.errors import (
     AuthenticationError,
+    MalformedResponse,
     RejectedError,
     RunPodError,
     TransientError,
@@ -244,21 +245,24 @@ def test_empty_errors_list_with_data_is_success():
 
 
 @pytest.mark.parametrize(
-    "pods",
+    ("pods", "field"),
     [
-        [{"name": "no id"}],
-        [{"id": "p1", "costPerHr": "cheap"}],
-        [{"id": "p1", "env": "A=B"}],
-        "not a list",
+        ([{"name": "no id"}], "myself.pods[0].id"),
+        ([{"id": "p1", "costPerHr": "cheap"}], "myself.pods[0].costPerHr"),
+        ([{"id": "p1", "env": "A=B"}], "myself.pods[0].env"),
+        ("not a list", "myself.pods"),
     ],
 )
-def test_malformed_shapes_are_transient(pods):
+def test_malformed_shapes_are_malformed_responses_naming_the_field(pods, field):
     body = {"data": {"myself": {"pods": pods}}}
     client, _ = make_client(
         lambda r: httpx.Response(200, json=body), retry=RetryPolicy(max_attempts=1)
     )
-    with pytest.raises(TransientError, match="unexpected shape"):
+    with pytest.raises(MalformedResponse) as caught:
         client.list_pods()
+    assert isinstance(caught.value, TransientError)  # retried, then handled like one
+    assert caught.value.field == field
+    assert field.removeprefix("myself.") in caught.value.message
 
 
 def test_key_is_redacted_even_if_the_server_echoes_it():

@@ -19,7 +19,6 @@ What it must not do: know sockets or httpx, or log API keys.
 
 from __future__ import annotations
 
-import hmac
 import re
 import time
 from dataclasses import dataclass
@@ -28,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs
 
 from scheduler.emulator.faults import FaultRule
-from scheduler.emulator.handler import HttpRequest, HttpResponse
+from scheduler.emulator.handler import HttpRequest, HttpResponse, key_matches
 from scheduler.emulator.rest import (
     account,
     billing,
@@ -141,7 +140,7 @@ def _authenticate(emu: Emulator, request: HttpRequest) -> str:
     key = key.strip()
     if scheme.lower() != "bearer" or not key:
         raise RestError(401, problems.MISSING_TOKEN)
-    if emu.api_key is not None and not hmac.compare_digest(key, emu.api_key):
+    if not key_matches(key, emu.api_key):
         raise RestError(401, problems.INVALID_KEY)
     return key
 
