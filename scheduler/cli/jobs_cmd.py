@@ -203,7 +203,7 @@ def jobs(
         table.add_row(
             cell(r["id"]),
             cell(r["name"]),
-            cell(r["state"]),
+            cell(r["state"] + (" · deadline missed" if r["deadline_missed_at"] else "")),
             cell(r["priority"]),
             cell(f"{shown(r['gpu_count'])}x {shown(r['gpu_types'])}"),
             cell(money(r["max_spot_price"])),
@@ -232,8 +232,14 @@ def job(
     m = detail["money"]
     out.print(
         f"[bold]job {detail['id']} {markup_safe(detail['name'])}[/]: {detail['state']}"
-        f" ({markup_safe(detail['reason'])})"
+        + (f" · {markup_safe(detail['outcome'])}" if detail["outcome"] else "")
+        + f" ({markup_safe(detail['reason'])})"
     )
+    if detail["deadline_missed_at"] is not None:
+        out.print(
+            f"[bold red]deadline missed[/]: the deadline {markup_safe(detail['deadline'])} passed"
+            f" with the job unfinished (recorded {markup_safe(detail['deadline_missed_at'])})"
+        )
     out.print(
         f"spend {money(m['spend'])}  on-demand would be {money(m['on_demand_cost'])}  "
         f"saved {money(m['savings'])}  wasted {money(m['waste'])}  "
@@ -251,7 +257,7 @@ def job(
             cell(money(a["bid_per_gpu"])),
             cell(money(a["cost_per_hr"])),
             cell(a["pod_id"] or a["pod_name"]),
-            cell(a["state"]),
+            cell(a["state"] + (f" ({a['pending_call']} asked)" if a["pending_call"] else "")),
             cell(a["end_reason"]),
             cell(money(a["cost"])),
         )

@@ -36,7 +36,7 @@ from pydantic import (
 
 from scheduler.domain.durations import parse_duration
 from scheduler.domain.errors import SpotschedError
-from scheduler.policy.config import ForeignIdleRule, PolicyConfig, Strategy
+from scheduler.policy.config import BudgetEnforce, ForeignIdleRule, PolicyConfig, Strategy
 from scheduler.runpod.port import ApiChoice
 
 DEFAULT_STATE_DIR = "/var/lib/spotsched"
@@ -204,9 +204,13 @@ class PolicySection(_Section):
 
 class BudgetSection(_Section):
     max_spend_rate: Number | None = Field(default=None, gt=0, le=MAX_DOLLARS)
-    """Dollars per hour across all pods the daemon runs; launches that would exceed it wait."""
+    """Dollars per hour across all pods the daemon runs; launches and bid-resumes that would
+    exceed it wait."""
     daily: Number | None = Field(default=None, gt=0, le=MAX_DOLLARS)
     monthly: Number | None = Field(default=None, gt=0, le=MAX_DOLLARS)
+    enforce: BudgetEnforce = BudgetEnforce.LAUNCHES
+    """`launches`: a reached daily/monthly budget holds new launches; `running`: it also ends
+    running pods (lowest priority first, checkpointed first) and requeues their jobs."""
 
 
 class ForeignIdleSection(_Section):
@@ -259,6 +263,7 @@ class Settings(_Section):
             max_spend_rate=b.max_spend_rate,
             daily_budget=b.daily,
             monthly_budget=b.monthly,
+            budget_enforce=b.enforce,
             foreign_idle=(
                 ForeignIdleRule(f.name_pattern, f.idle_timeout, f.threshold, f.action)
                 if f is not None

@@ -7,8 +7,9 @@ state it expects to find, so applying a stale action fails safely instead of doi
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 
-from scheduler.domain.states import AttemptKind, EndReason, JobState
+from scheduler.domain.states import AttemptKind, EndReason, JobOutcome, JobState, PodCall
 
 
 @dataclass(frozen=True, slots=True)
@@ -19,6 +20,7 @@ class MoveJob:
     from_state: JobState
     to_state: JobState
     reason: str
+    outcome: JobOutcome | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,11 +82,40 @@ class ResumeSpot:
 
 
 @dataclass(frozen=True, slots=True)
+class ConfirmResume:
+    """A bid-resume whose intent was committed and whose pod is running again: the call went
+    through before the daemon heard back (it crashed, or the answer was lost)."""
+
+    attempt_id: int
+    job_id: int
+    job_from: JobState
+    bid_per_gpu: float
+    since: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class ResumeLost:
+    """A bid-resume whose intent was committed but whose pod is still stopped."""
+
+    attempt_id: int
+    job_id: int
+
+
+@dataclass(frozen=True, slots=True)
+class MissDeadline:
+    """The job's deadline passed before it finished: recorded once, shown, counted."""
+
+    job_id: int
+
+
+@dataclass(frozen=True, slots=True)
 class EndAttempt:
     """End the job's live attempt; stop or terminate its pod first when `pod_call` says so.
 
-    `pod_call` is "terminate", "stop" or None (the pod is already gone or never existed).
-    `job_to` is where the job goes next (None: leave the job's state alone).
+    `pod_call` is STOP, TERMINATE or None (the pod is already gone or never existed). The
+    intent (call, reason, `job_to`, detail) is committed before the call; a restarted daemon
+    that finds it finishes this same ending. `job_to` is where the job goes next (None: leave
+    the job's state alone).
     """
 
     attempt_id: int
@@ -93,8 +124,10 @@ class EndAttempt:
     job_to: JobState | None
     reason: EndReason
     pod_id: str | None
-    pod_call: str | None
+    pod_call: PodCall | None
     detail: str = ""
+    since: datetime | None = None
+    """When the pod stopped billing, if known before this action (a finished intent)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,6 +156,9 @@ Action = (
     | MarkRunning
     | MarkPreempted
     | ResumeSpot
+    | ConfirmResume
+    | ResumeLost
+    | MissDeadline
     | EndAttempt
     | TerminateOrphan
 )

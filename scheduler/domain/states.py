@@ -52,6 +52,57 @@ class EndReason(StrEnum):
     ABANDONED = "abandoned"
 
 
+class JobOutcome(StrEnum):
+    """How a finished job ended, one member per kind of ending (the state says only which of
+    succeeded / failed / cancelled / expired it counts as). `succeeded` needs evidence that the
+    work finished: the pod ended by itself and nobody, the daemon included, asked it to
+    (`completed`), or its GPU sat idle past the job's own `idle_timeout` (`idle`)."""
+
+    COMPLETED = "completed"
+    IDLE = "idle"
+    CANCELLED = "cancelled"
+    MAX_COST = "max_cost"
+    MAX_RUNTIME = "max_runtime"
+    MAX_PREEMPTIONS = "max_preemptions"
+    DEADLINE = "deadline"
+    WAIT_LIMIT = "wait_limit"
+    LAUNCH_REJECTED = "launch_rejected"
+
+
+SUCCESSFUL_OUTCOMES = frozenset({JobOutcome.COMPLETED, JobOutcome.IDLE})
+
+_ENDING_OUTCOMES: Mapping[tuple[JobState, EndReason], JobOutcome] = {
+    (JobState.SUCCEEDED, EndReason.COMPLETED): JobOutcome.COMPLETED,
+    (JobState.SUCCEEDED, EndReason.IDLE): JobOutcome.IDLE,
+    (JobState.FAILED, EndReason.BUDGET): JobOutcome.MAX_COST,
+    (JobState.FAILED, EndReason.MAX_RUNTIME): JobOutcome.MAX_RUNTIME,
+    (JobState.FAILED, EndReason.LAUNCH_FAILED): JobOutcome.LAUNCH_REJECTED,
+    (JobState.EXPIRED, EndReason.PREEMPTED): JobOutcome.DEADLINE,
+}
+
+
+def ending_outcome(job_to: JobState, reason: EndReason) -> JobOutcome | None:
+    """The outcome of a job whose attempt ends for `reason` and moves the job to `job_to`;
+    None while the job goes on (queued again) or when the pair names no known ending."""
+    if job_to is JobState.CANCELLED:
+        return JobOutcome.CANCELLED
+    return _ENDING_OUTCOMES.get((job_to, reason))
+
+
+class PodCall(StrEnum):
+    """A mutating call on an existing pod. Its intent is committed on the attempt before the
+    call is made, and a restarted daemon finishes it (DESIGN.md, crash safety)."""
+
+    STOP = "stop"
+    TERMINATE = "terminate"
+    RESUME = "resume"
+    BID_RESUME = "bid_resume"
+
+    @property
+    def ends_pod(self) -> bool:
+        return self in (PodCall.STOP, PodCall.TERMINATE)
+
+
 class CloudType(StrEnum):
     SECURE = "SECURE"
     COMMUNITY = "COMMUNITY"
@@ -111,9 +162,11 @@ class IllegalTransition(SpotschedError):
     """That state change is not in the transition table."""
 
 
-def check_job_transition(old: JobState, new: JobState) -> None:
+def check_job_transition(old: JobState, new: JobState, outcome: JobOutcome | None = None) -> None:
     if new not in JOB_TRANSITIONS[old]:
         raise IllegalTransition(f"job cannot go from {old} to {new}")
+    if new is JobState.SUCCEEDED and outcome not in SUCCESSFUL_OUTCOMES:
+        raise IllegalTransition(f"a job succeeds only when its work finished, not on {outcome}")
 
 
 def check_attempt_transition(old: AttemptState, new: AttemptState) -> None:

@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from scheduler.domain.job import JobSpec
-from scheduler.domain.states import AttemptKind, AttemptState, JobState
+from scheduler.domain.states import AttemptKind, AttemptState, EndReason, JobState, PodCall
 
 POD_NAME_PREFIX = "spotsched-"
 INSTALLATION_ID_PATTERN = re.compile(r"[a-z][a-z0-9]{5,19}")
@@ -96,10 +96,34 @@ class AttemptView:
     resume_failures: int = 0
     cost: float = 0.0
     running_seconds: float = 0.0
+    launched_at: datetime | None = None
+    """The latest create or resume call: `launch_timeout` counts from here."""
+    pending_call: PodCall | None = None
+    """A stop, terminate, resume or bid-resume asked for and not yet confirmed (the intent)."""
+    pending_reason: EndReason | None = None
+    pending_job_to: JobState | None = None
+    pending_detail: str | None = None
+    pending_bid: float | None = None
+    pending_at: datetime | None = None
+
+    def __post_init__(self) -> None:
+        # rows arrive as plain columns: the closed vocabularies become their enums here
+        for name, enum in (
+            ("pending_call", PodCall),
+            ("pending_reason", EndReason),
+            ("pending_job_to", JobState),
+        ):
+            value = getattr(self, name)
+            if value is not None and not isinstance(value, enum):
+                object.__setattr__(self, name, enum(value))
 
     @property
     def is_spot(self) -> bool:
         return self.kind is AttemptKind.SPOT
+
+    @property
+    def last_launch(self) -> datetime:
+        return self.launched_at or self.created_at
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,6 +138,7 @@ class JobView:
     spend: float = 0.0
     work_seconds: float = 0.0
     live: AttemptView | None = None
+    deadline_missed: bool = False
 
     @property
     def remaining_work(self) -> float | None:
@@ -140,6 +165,8 @@ class PodView:
     uptime_seconds: float | None
     idle_since: datetime | None = None
     first_seen: datetime | None = None
+    status_changed_at: datetime | None = None
+    """When RunPod says the pod last started or halted (its `lastStatusChange`), if readable."""
 
     @property
     def exited(self) -> bool:

@@ -169,6 +169,9 @@ class Metrics:
             ["reason"],
         )
         self.invalid = counter("jobs_invalid", "Job rows that failed validation.")
+        self.deadlines_missed = counter(
+            "deadlines_missed", "Jobs whose deadline passed (or can no longer be met) unfinished."
+        )
         self.held = counter(
             "job_rows_held",
             "Ticks in which a job with a live pod was held because its row cannot be read "
@@ -292,6 +295,8 @@ class Metrics:
                 self.fallbacks.labels(action.reason).inc()
         if applied.overbids:
             self.overbids.inc(applied.overbids)
+        if applied.deadlines_missed:
+            self.deadlines_missed.inc(applied.deadlines_missed)
         for gpu in applied.preemptions:
             self.preemptions.labels(gpu).inc()
         for kind, reason in applied.ended:

@@ -18,6 +18,14 @@ class Strategy(StrEnum):
     ON_DEMAND = "on_demand"
 
 
+class BudgetEnforce(StrEnum):
+    """What a reached daily or monthly budget does: `launches` holds new launches and resumes;
+    `running` also ends running pods (lowest priority first, checkpointed before the rest)."""
+
+    LAUNCHES = "launches"
+    RUNNING = "running"
+
+
 @dataclass(frozen=True, slots=True)
 class ForeignIdleRule:
     """Opt-in: stop pods the daemon did not launch when idle, only if their name matches."""
@@ -40,5 +48,9 @@ class PolicyConfig:
     max_spend_rate: float | None = None
     daily_budget: float | None = None
     monthly_budget: float | None = None
+    budget_enforce: BudgetEnforce = BudgetEnforce.LAUNCHES
+    budget_horizon: float = 600.0
+    """`running`: pods are ended until what is left of the budget covers this many seconds of
+    the fleet's spend rate (a tick or two), so spend stops at the budget, not past it."""
     foreign_idle: ForeignIdleRule | None = None
     strategy: Strategy = Strategy.DEFAULT

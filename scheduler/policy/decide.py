@@ -1,8 +1,12 @@
 """`decide(snapshot, config) -> list[Action]`: the whole policy of one tick, pure.
 
 Order of the returned actions matters and is deterministic: per job (highest priority first,
-then oldest), its lifecycle actions; then launches gated by budgets; then orphans and idle
-foreign pods. The same snapshot always gives the same actions.
+then oldest), a missed deadline and its lifecycle actions; then, with `budget_enforce =
+running`, the pods ended because a budget is reached; then launches gated by budgets; then
+orphans and idle foreign pods. The same snapshot always gives the same actions.
+
+The spend-rate cap covers everything the daemon runs: a bid-resume that would take the fleet
+over it waits (the preempted pod keeps its slot at its old price), like a launch would.
 """
 
 from __future__ import annotations
@@ -15,12 +19,20 @@ from scheduler.domain.actions import (
     EndAttempt,
     Hold,
     Launch,
+    MissDeadline,
     MoveJob,
     ResumeSpot,
     TerminateOrphan,
 )
-from scheduler.domain.states import AttemptKind, AttemptState, JobState
+from scheduler.domain.states import (
+    TERMINAL_JOB_STATES,
+    AttemptKind,
+    AttemptState,
+    JobOutcome,
+    JobState,
+)
 from scheduler.domain.views import POD_NAME_PREFIX, JobView, PodView, Snapshot
+from scheduler.policy.budgets import budget_gate, budget_stops, cap_resumes
 from scheduler.policy.config import PolicyConfig
 from scheduler.policy.deadline import (
     TAKING_RISKS,
@@ -44,12 +56,17 @@ def decide(snap: Snapshot, cfg: PolicyConfig) -> list[Action]:
     for p in sorted(snap.pods, key=lambda p: p.pod_id, reverse=True):
         by_name[p.name] = p  # the lowest pod id wins: the same choice whatever the list order
     ending: set[int] = set()
+    busy: set[int] = set()  # attempts that have lifecycle actions this tick
     for job in sorted(snap.jobs, key=_order):
+        if _missed_deadline(job, snap.now):
+            actions.append(MissDeadline(job.id))
         if job.live is not None:
             a = job.live
             pod = by_id.get(a.pod_id) if a.pod_id is not None else by_name.get(a.pod_name)
             acts, relaunch = live_job_actions(job, pod, snap, cfg)
             actions.extend(acts)
+            if acts:
+                busy.add(a.id)
             if any(isinstance(x, EndAttempt) for x in acts):
                 ending.add(a.id)
             if relaunch is not None:
@@ -65,22 +82,46 @@ def decide(snap: Snapshot, cfg: PolicyConfig) -> list[Action]:
                 actions.append(move)
             else:
                 to_launch.append(job)
+    actions = cap_resumes(actions, snap, cfg, ending)
     resumes = {
         x.attempt_id: x.bid_per_gpu * x.gpu_count for x in actions if isinstance(x, ResumeSpot)
     }
+    stops = budget_stops(snap, cfg, busy | ending)
+    actions.extend(stops)
+    ending |= {x.attempt_id for x in stops}
     actions.extend(_launches(to_launch, snap, cfg, ending, resumes))
     actions.extend(_strays(snap, cfg))
     return actions
 
 
+def _missed_deadline(job: JobView, now: datetime) -> bool:
+    """The deadline passed with the job unfinished, or it expires because its estimated
+    runtime no longer fits: recorded once per job."""
+    if job.deadline_missed or job.spec.deadline is None or job.cancel_requested:
+        return False
+    if job.state in TERMINAL_JOB_STATES:
+        return False
+    if past_deadline(job, now):
+        return True
+    return job.live is None and not job.spec.allows_on_demand and cannot_finish(job, now)
+
+
 def _queued_move(job: JobView, now: datetime) -> MoveJob | None:
     spec = job.spec
     if job.cancel_requested:
-        return MoveJob(job.id, job.state, JobState.CANCELLED, "cancelled by user")
+        return MoveJob(
+            job.id, job.state, JobState.CANCELLED, "cancelled by user", JobOutcome.CANCELLED
+        )
     if past_deadline(job, now):
-        return MoveJob(job.id, job.state, JobState.EXPIRED, "deadline passed before a launch")
+        return MoveJob(
+            job.id,
+            job.state,
+            JobState.EXPIRED,
+            "deadline passed before a launch",
+            JobOutcome.DEADLINE,
+        )
     if spec.max_cost is not None and job.spend >= spec.max_cost:
-        return MoveJob(job.id, job.state, JobState.FAILED, "max_cost reached")
+        return MoveJob(job.id, job.state, JobState.FAILED, "max_cost reached", JobOutcome.MAX_COST)
     waited = (now - job.queued_since).total_seconds()
     if not spec.allows_on_demand:
         if spec.fallback_after is not None and waited > spec.fallback_after:
@@ -89,10 +130,15 @@ def _queued_move(job: JobView, now: datetime) -> MoveJob | None:
                 job.state,
                 JobState.EXPIRED,
                 "waited longer than fallback_after for spot; on-demand not allowed",
+                JobOutcome.WAIT_LIMIT,
             )
         if spec.max_preemptions is not None and job.preemptions >= spec.max_preemptions:
             return MoveJob(
-                job.id, job.state, JobState.FAILED, "max_preemptions reached; on-demand not allowed"
+                job.id,
+                job.state,
+                JobState.FAILED,
+                "max_preemptions reached; on-demand not allowed",
+                JobOutcome.MAX_PREEMPTIONS,
             )
         if cannot_finish(job, now):
             return MoveJob(
@@ -100,6 +146,7 @@ def _queued_move(job: JobView, now: datetime) -> MoveJob | None:
                 job.state,
                 JobState.EXPIRED,
                 "the estimated runtime no longer fits before the deadline",
+                JobOutcome.DEADLINE,
             )
     return None
 
@@ -162,7 +209,7 @@ def _launches(
         if offer is None:
             out.append(Hold(job.id, why + _unlisted(job, snap)))
             continue
-        gate = _budget_gate(offer, burn, snap, cfg)
+        gate = budget_gate(offer, burn, snap, cfg)
         if gate is not None:
             out.append(Hold(job.id, gate))
             continue
@@ -199,16 +246,6 @@ def _unlisted(job: JobView, snap: Snapshot) -> str:
         return ""
     count = f" at {job.spec.gpu_count} GPUs" if job.spec.gpu_count > 1 else ""
     return f"; not listed by RunPod{count}: " + ", ".join(map(repr, missing))
-
-
-def _budget_gate(offer: Offer, burn: float, snap: Snapshot, cfg: PolicyConfig) -> str | None:
-    if cfg.max_spend_rate is not None and burn + offer.cost_per_hr > cfg.max_spend_rate + 1e-9:
-        return "spend rate cap"
-    if cfg.daily_budget is not None and snap.money.spend_today >= cfg.daily_budget:
-        return "daily budget spent"
-    if cfg.monthly_budget is not None and snap.money.spend_month >= cfg.monthly_budget:
-        return "monthly budget spent"
-    return None
 
 
 def _strays(snap: Snapshot, cfg: PolicyConfig) -> list[Action]:

@@ -3,6 +3,11 @@
 How a job ends, as DESIGN.md describes: the pod terminates itself → succeeded; an on-demand pod
 stops itself → succeeded; a spot pod that exits unasked → preempted; idle past its timeout →
 `on_idle`; `max_runtime` or `max_cost` reached → failed.
+
+An attempt that carries the intent of a stop or terminate (committed before the call) ends the
+way that intent says, whatever RunPod shows now: a pod gone after the daemon's own terminate was
+ended by the daemon, never "removed itself". A bid-resume intent is confirmed by the pod running
+again, or counted as a failed resume.
 """
 
 from __future__ import annotations
@@ -13,16 +18,23 @@ from datetime import datetime, timedelta
 from scheduler.domain.actions import (
     Action,
     AdoptPod,
+    ConfirmResume,
     EndAttempt,
     MarkPreempted,
     MarkRunning,
+    ResumeLost,
     ResumeSpot,
 )
-from scheduler.domain.states import AttemptState, EndReason, JobState, OnIdle
+from scheduler.domain.states import AttemptState, EndReason, JobState, OnIdle, PodCall
 from scheduler.domain.views import AttemptView, JobView, PodView, Snapshot
 from scheduler.policy.config import PolicyConfig, Strategy
-from scheduler.policy.deadline import past_deadline, wants_on_demand
-from scheduler.policy.offers import spot_bid, spot_floor_for, spot_offers
+from scheduler.policy.deadline import (
+    past_deadline,
+    remaining_seconds,
+    safety_reserve,
+    wants_on_demand,
+)
+from scheduler.policy.offers import on_demand_offers, spot_bid, spot_floor_for, spot_offers
 
 Outcome = tuple[list[Action], JobView | None]
 """Actions for the job, and the job as it will be queued for a launch this tick (or None)."""
@@ -34,7 +46,7 @@ def _end(
     to: JobState | None,
     reason: EndReason,
     pod: PodView | None,
-    call: str | None = "terminate",
+    call: PodCall | None = PodCall.TERMINATE,
     detail: str = "",
 ) -> EndAttempt:
     return EndAttempt(
@@ -57,7 +69,34 @@ def _exited(job: JobView, a: AttemptView, pod: PodView) -> Action:
 
 
 def _requeued(job: JobView, now: datetime) -> JobView:
-    return replace(job, state=JobState.QUEUED, live=None, queued_since=now)
+    work = job.work_seconds if job.spec.checkpoint else 0.0  # no checkpoint: from scratch
+    return replace(job, state=JobState.QUEUED, live=None, queued_since=now, work_seconds=work)
+
+
+def _finish_ending(job: JobView, a: AttemptView, pod: PodView | None, now: datetime) -> Outcome:
+    """The attempt carries the intent of a stop or terminate: finish that same ending.
+
+    The pod gone (or, for a stop, halted) means the call was carried out; the pod still
+    billing means it never reached RunPod, and it is made again (both calls are idempotent)."""
+    assert a.pending_call is not None
+    reason = a.pending_reason or EndReason.FAILED
+    detail = a.pending_detail or ""
+    done = pod is None or (a.pending_call is PodCall.STOP and pod.exited)
+    end = EndAttempt(
+        attempt_id=a.id,
+        job_id=job.id,
+        job_from=job.state,
+        job_to=a.pending_job_to,
+        reason=reason,
+        pod_id=pod.pod_id if pod is not None else a.pod_id,
+        pod_call=None if done else a.pending_call,
+        detail=detail,
+        since=((pod.status_changed_at if pod is not None else None) or a.pending_at)
+        if done
+        else None,
+    )
+    relaunch = _requeued(job, now) if a.pending_job_to is JobState.QUEUED else None
+    return [end], relaunch
 
 
 def live_job_actions(
@@ -65,10 +104,12 @@ def live_job_actions(
 ) -> Outcome:
     a = job.live
     assert a is not None
-    if job.cancel_requested:
-        return [_end(job, a, JobState.CANCELLED, EndReason.CANCELLED, pod)], None
     if pod is not None and a.pod_id is not None and pod.pod_id != a.pod_id:
         pod = None  # a pod with our name but another id is not this attempt's pod
+    if a.pending_call is not None and a.pending_call.ends_pod:
+        return _finish_ending(job, a, pod, snap.now)
+    if job.cancel_requested:
+        return [_end(job, a, JobState.CANCELLED, EndReason.CANCELLED, pod)], None
     acts: list[Action] = []
     if pod is not None and a.pod_id is None:
         acts.append(AdoptPod(a.id, job.id, pod.pod_id, pod.cost_per_hr))
@@ -89,6 +130,7 @@ def _launching(
 ) -> Outcome:
     now = snap.now
     age = (now - a.created_at).total_seconds()
+    since_launch = (now - a.last_launch).total_seconds()  # the latest create or resume
     if pod is None:
         if a.pod_id is not None:
             return [
@@ -120,7 +162,7 @@ def _launching(
     if pod.runtime_up:
         acts.append(MarkRunning(a.id, job.id, job.state))
         return acts, None
-    if age > cfg.launch_timeout:
+    if since_launch > cfg.launch_timeout:
         acts.append(
             _end(
                 job,
@@ -168,7 +210,7 @@ def _running(
         acts.append(_end(job, a, JobState.FAILED, EndReason.BUDGET, pod, detail="max_cost reached"))
         return acts, None
     if spec.idle_timeout is not None and _idle_for(a, pod, job, now) >= spec.idle_timeout:
-        call = "stop" if spec.on_idle is OnIdle.STOP else "terminate"
+        call = PodCall.STOP if spec.on_idle is OnIdle.STOP else PodCall.TERMINATE
         acts.append(
             _end(
                 job,
@@ -181,6 +223,18 @@ def _running(
             )
         )
         return acts, None
+    if _spot_run_endangers_deadline(job, a, snap, cfg):
+        acts.append(
+            _end(
+                job,
+                a,
+                JobState.QUEUED,
+                EndReason.ABANDONED,
+                pod,
+                detail="deadline at risk without a checkpoint: moving to on-demand",
+            )
+        )
+        return acts, _requeued(job, now)
     if _should_leave_on_demand(job, a, snap, cfg):
         acts.append(
             _end(
@@ -194,6 +248,24 @@ def _running(
         )
         return acts, _requeued(job, now)
     return acts, None
+
+
+def _spot_run_endangers_deadline(
+    job: JobView, a: AttemptView, snap: Snapshot, cfg: PolicyConfig
+) -> bool:
+    """A spot run without a checkpoint loses everything to a preemption, so it must move to
+    on-demand while a run from scratch still fits: once the time left is under the whole
+    estimated runtime plus the safety reserve, but not yet under runtime plus one changeover
+    (then a fresh start cannot make it either, and the running spot pod is the best chance)."""
+    spec = job.spec
+    if not a.is_spot or spec.checkpoint or not spec.allows_on_demand:
+        return False
+    left, total = remaining_seconds(job, snap.now), spec.estimated_runtime
+    if left is None or total is None:
+        return False
+    if not total + cfg.changeover_delay <= left < total + safety_reserve(cfg):
+        return False
+    return snap.market is not None and bool(on_demand_offers(spec, snap.market))
 
 
 def _should_leave_on_demand(
@@ -246,6 +318,14 @@ def _preempted(
             _end(job, a, JobState.QUEUED, EndReason.PREEMPTED, None, detail="preempted pod is gone")
         )
         return acts, _requeued(job, now)
+    if a.pending_call in (PodCall.BID_RESUME, PodCall.RESUME):
+        if pod.exited:
+            acts.append(ResumeLost(a.id, job.id))
+        else:  # RunPod carried the resume out: billing since it restarted the pod
+            since = pod.status_changed_at or a.pending_at or now
+            bid = a.pending_bid if a.pending_bid is not None else a.bid_per_gpu or 0.0
+            acts.append(ConfirmResume(a.id, job.id, job.state, bid, since))
+        return acts, None
     if pod.runtime_up and not pod.exited:
         acts.append(MarkRunning(a.id, job.id, job.state))
         return acts, None

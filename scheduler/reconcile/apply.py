@@ -1,7 +1,11 @@
 """Executing the policy's actions: intent row first, then the RunPod call, then the result row.
 
-Each action is applied on its own; one failure is recorded and the rest go on. RunPod errors
-arrive already classified (`scheduler.runpod.errors`) and each class has one answer here.
+Every mutating pod call has its intent committed before it is made: a create has its attempt
+row (`launching`), a stop, terminate or bid-resume has the attempt's `pending_*` columns. The
+call's result clears the intent; a daemon killed in between finds it on restart and finishes
+it (`policy.lifecycle`). Each action is applied on its own; one failure is recorded and the
+rest go on. RunPod errors arrive already classified (`scheduler.runpod.errors`) and each class
+has one answer here.
 """
 
 from __future__ import annotations
@@ -16,18 +20,21 @@ import structlog
 from scheduler.domain.actions import (
     Action,
     AdoptPod,
+    ConfirmResume,
     EndAttempt,
     Hold,
     Launch,
     MarkPreempted,
     MarkRunning,
+    MissDeadline,
     MoveJob,
+    ResumeLost,
     ResumeSpot,
     TerminateOrphan,
 )
 from scheduler.domain.clock import Clock
 from scheduler.domain.job import JobSpec
-from scheduler.domain.states import AttemptKind, JobState
+from scheduler.domain.states import AttemptKind, JobState, PodCall
 from scheduler.domain.views import AttemptView, JobView, pod_installation
 from scheduler.runpod.errors import (
     AuthenticationError,
@@ -58,6 +65,7 @@ class ApplyResult:
     holds: dict[int, str] = field(default_factory=dict)
     moves: list[tuple[str, str]] = field(default_factory=list)
     overbids: int = 0
+    deadlines_missed: int = 0
     errors: list[str] = field(default_factory=list)
     spot_unsupported: bool = False
     auth_failed: bool = False
@@ -146,7 +154,12 @@ class Applier:
             result.holds[action.job_id] = action.reason
         elif isinstance(action, MoveJob):
             self.store.move_job(
-                action.job_id, action.from_state, action.to_state, action.reason, now
+                action.job_id,
+                action.from_state,
+                action.to_state,
+                action.reason,
+                now,
+                action.outcome,
             )
             result.moves.append((action.from_state.value, action.to_state.value))
             log.info(
@@ -168,6 +181,20 @@ class Applier:
             log.warning("job_preempted", job_id=action.job_id)
         elif isinstance(action, ResumeSpot):
             self._resume(action, jobs[action.job_id], now, result)
+        elif isinstance(action, ConfirmResume):
+            self.store.confirm_resume(
+                action.attempt_id, action.job_from, action.bid_per_gpu, action.since, now
+            )
+            log.info("pod_resume_confirmed", job_id=action.job_id, since=action.since.isoformat())
+        elif isinstance(action, ResumeLost):
+            self.store.resume_failed(
+                action.attempt_id, now, "the bid-resume was not carried out: the pod is stopped"
+            )
+            log.info("resume_lost", job_id=action.job_id)
+        elif isinstance(action, MissDeadline):
+            if self.store.miss_deadline(action.job_id, now):
+                result.deadlines_missed += 1
+                log.warning("deadline_missed", job_id=action.job_id)
         elif isinstance(action, EndAttempt):
             self._end(action, jobs[action.job_id], now, result)
         else:
@@ -238,6 +265,7 @@ class Applier:
         )
 
     def _resume(self, action: ResumeSpot, job: JobView, now: datetime, result: ApplyResult) -> None:
+        self.store.record_intent(action.attempt_id, PodCall.BID_RESUME, now, bid=action.bid_per_gpu)
         try:
             self.client.bid_resume_pod(action.pod_id, action.bid_per_gpu, action.gpu_count)
         except SpotUnsupportedError as exc:
@@ -266,18 +294,29 @@ class Applier:
         )
 
     def _end(self, action: EndAttempt, job: JobView, now: datetime, result: ApplyResult) -> None:
-        if action.pod_id is not None and action.pod_call == "terminate":
-            self.client.terminate_pod(action.pod_id)  # already gone counts as success
-        elif action.pod_id is not None and action.pod_call == "stop":
-            with contextlib.suppress(NotFoundError):
-                self.client.stop_pod(action.pod_id)
+        call = action.pod_call if action.pod_id is not None else None
+        if call is not None:
+            assert action.pod_id is not None
+            # the intent first: a crash after the call still ends the job this same way
+            self.store.record_intent(
+                action.attempt_id,
+                call,
+                now,
+                reason=action.reason,
+                job_to=action.job_to,
+                detail=action.detail,
+            )
+            if call is PodCall.TERMINATE:
+                self.client.terminate_pod(action.pod_id)  # already gone counts as success
+            else:
+                with contextlib.suppress(NotFoundError):
+                    self.client.stop_pod(action.pod_id)
+        if action.since is not None:
+            ended = action.since
+        else:
+            ended = self._stamp(now) if call is not None else now
         self.store.end_attempt(
-            action.attempt_id,
-            action.reason,
-            action.job_from,
-            action.job_to,
-            self._stamp(now) if action.pod_call else now,
-            action.detail,
+            action.attempt_id, action.reason, action.job_from, action.job_to, ended, action.detail
         )
         kind = job.live.kind.value if job.live else ""
         result.ended.append((kind, action.reason.value))
@@ -286,7 +325,7 @@ class Applier:
             job_id=action.job_id,
             reason=action.reason.value,
             job_state=action.job_to.value if action.job_to else None,
-            pod_call=action.pod_call,
+            pod_call=call.value if call is not None else None,
             detail=action.detail,
         )
 

@@ -7,8 +7,9 @@ delays an idle stop or an orphan sweep by one timeout, never hastens it.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterable
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 
 from scheduler.domain.views import POD_NAME_PREFIX, MarketView, PodView, Quote
 from scheduler.runpod.models import Market, Pod
@@ -34,6 +35,35 @@ def market_view(
                 )
             )
     return MarketView(quotes=tuple(quotes), spot_capable=spot_capable)
+
+
+_MONTHS = {
+    m: i
+    for i, m in enumerate(
+        ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"), 1
+    )
+}
+_STATUS_TIME = re.compile(
+    r":\s*[A-Z][a-z]{2} ([A-Z][a-z]{2}) (\d{1,2}) (\d{4}) "
+    r"(\d{2}):(\d{2}):(\d{2}) GMT([+-])(\d{2})(\d{2})"
+)
+
+
+def status_time(prose: str | None) -> datetime | None:
+    """The moment in RunPod's `lastStatusChange` prose (`Rented by User: Fri Nov 21 2026
+    10:00:00 GMT+0000 (...)`): when the pod last started or halted. None if unreadable."""
+    match = _STATUS_TIME.search(prose or "")
+    if match is None:
+        return None
+    month, day, year, hh, mm, ss, sign, oh, om = match.groups()
+    if month not in _MONTHS:
+        return None
+    try:
+        local = datetime(int(year), _MONTHS[month], int(day), int(hh), int(mm), int(ss), tzinfo=UTC)
+    except ValueError:
+        return None
+    offset = timedelta(hours=int(oh), minutes=int(om))
+    return local - offset if sign == "+" else local + offset
 
 
 class PodMemory:
@@ -84,6 +114,7 @@ class PodMemory:
                     ),
                     idle_since=self._idle_since.get(pod.id),
                     first_seen=first,
+                    status_changed_at=status_time(pod.last_status_change),
                 )
             )
         for gone in set(self._idle_since) - seen:

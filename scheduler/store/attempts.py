@@ -10,7 +10,14 @@ from sqlalchemy import func
 from sqlmodel import Session, select
 
 from scheduler.domain.actions import Launch
-from scheduler.domain.states import AttemptKind, AttemptState, EndReason, JobState
+from scheduler.domain.states import (
+    AttemptKind,
+    AttemptState,
+    EndReason,
+    JobState,
+    PodCall,
+    ending_outcome,
+)
 from scheduler.domain.views import AttemptView, pod_name
 from scheduler.store.installation import installation_id
 from scheduler.store.ledger import add_waste, bill_until
@@ -41,7 +48,25 @@ def attempt_view(row: AttemptRow) -> AttemptView:
         resume_failures=row.resume_failures,
         cost=row.cost,
         running_seconds=row.running_seconds,
+        launched_at=row.launched_at,
+        pending_call=PodCall(row.pending_call) if row.pending_call else None,
+        pending_reason=EndReason(row.pending_reason) if row.pending_reason else None,
+        pending_job_to=JobState(row.pending_job_to) if row.pending_job_to else None,
+        pending_detail=row.pending_detail,
+        pending_bid=row.pending_bid,
+        pending_at=row.pending_at,
     )
+
+
+_NO_INTENT: dict[str, Any] = {
+    "pending_call": None,
+    "pending_reason": None,
+    "pending_job_to": None,
+    "pending_detail": None,
+    "pending_bid": None,
+    "pending_at": None,
+}
+"""The values that clear an attempt's intent, written with the call's result."""
 
 
 def begin_attempt(session: Session, launch: Launch, now: datetime) -> AttemptView:
@@ -66,6 +91,7 @@ def begin_attempt(session: Session, launch: Launch, now: datetime) -> AttemptVie
         data_center_id=launch.data_center_id,
         created_at=now,
         accounted_until=now,
+        launched_at=now,
     )
     session.add(row)
     session.flush()
@@ -87,6 +113,34 @@ def _row(session: Session, attempt_id: int) -> AttemptRow:
     if row is None:
         raise StaleState(f"attempt {attempt_id} does not exist")
     return row
+
+
+def record_intent(
+    session: Session,
+    attempt_id: int,
+    call: PodCall,
+    now: datetime,
+    *,
+    reason: EndReason | None = None,
+    job_to: JobState | None = None,
+    detail: str = "",
+    bid: float | None = None,
+) -> None:
+    """Commit-ready intent of a pod call on a live attempt: what is asked, why, and where the
+    job goes once it is done. The caller commits it before it calls RunPod; the call's result
+    clears it, and a restarted daemon that finds it finishes the same call."""
+    row = _row(session, attempt_id)
+    if row.state == AttemptState.ENDED.value:
+        raise StaleState(f"attempt {attempt_id} has ended")
+    row.pending_call = call.value
+    row.pending_reason = reason.value if reason is not None else None
+    row.pending_job_to = job_to.value if job_to is not None else None
+    row.pending_detail = detail[:1000] or None
+    row.pending_bid = bid
+    row.pending_at = now
+    session.add(row)
+    why = (detail or call.value)[:1000]
+    note(session, row.job_id, f"intent_{call.value}", why, now, attempt_id)
 
 
 def set_pod(
@@ -152,6 +206,7 @@ def fail_launch(
         f"launch failed: {detail}"[:1000],
         now,
         attempt_id=attempt_id,
+        outcome=ending_outcome(job_to, EndReason.LAUNCH_FAILED),
         queued_since=job.queued_since or now,
     )
 
@@ -193,9 +248,9 @@ def mark_preempted(session: Session, attempt_id: int, job_from: JobState, now: d
         waste=row.waste + lost,
         segment_cost=0.0,
     )
-    values = {"preemptions": job.preemptions + 1}
+    values: dict[str, Any] = {"preemptions": job.preemptions + 1}
     if not job.checkpoint:
-        values["work_seconds"] = 0.0  # type: ignore[assignment]
+        values["work_seconds"] = 0.0
     move_job(
         session,
         row.job_id,
@@ -221,6 +276,8 @@ def resume_started(
         cost_per_hr=bid * row.gpu_count,
         billing=True,
         accounted_until=now,
+        launched_at=now,
+        **_NO_INTENT,
     )
     move_job(
         session,
@@ -233,9 +290,43 @@ def resume_started(
     )
 
 
+def confirm_resume(
+    session: Session,
+    attempt_id: int,
+    job_from: JobState,
+    bid: float,
+    since: datetime,
+    now: datetime,
+) -> None:
+    """A bid-resume whose intent was committed went through (its answer was never recorded):
+    the attempt is launching again since `since`. The tick's accrual has already charged the
+    pod's billing up to `now`, so the ledger's watermark stays where it is."""
+    row = _row(session, attempt_id)
+    move_attempt(
+        session,
+        attempt_id,
+        AttemptState.PREEMPTED,
+        AttemptState.LAUNCHING,
+        bid_per_gpu=bid,
+        launched_at=since,
+        **_NO_INTENT,
+    )
+    move_job(
+        session,
+        row.job_id,
+        job_from,
+        JobState.LAUNCHING,
+        f"bid-resume at ${bid:.4f}/GPU/h (confirmed after a restart)",
+        now,
+        attempt_id=attempt_id,
+    )
+
+
 def resume_failed(session: Session, attempt_id: int, now: datetime, detail: str) -> None:
     row = _row(session, attempt_id)
     row.resume_failures += 1
+    for key, value in _NO_INTENT.items():
+        setattr(row, key, value)
     session.add(row)
     note(session, row.job_id, "resume_failed", detail[:1000], now, attempt_id)
 
@@ -262,14 +353,25 @@ def end_attempt(
         end_reason=reason.value,
         detail=detail[:1000],
         billing=False,
+        **_NO_INTENT,
     )
     if job_to is not None:
         why = f"{reason.value}: {detail}" if detail else reason.value
         keep: dict[str, Any] = {}
-        if reason is EndReason.LAUNCH_FAILED and job_to is JobState.QUEUED:
-            job = session.get(JobRow, row.job_id)
-            if job is not None and job.queued_since is not None:
+        job = session.get(JobRow, row.job_id)
+        if job is not None and job_to is JobState.QUEUED:
+            if reason is EndReason.LAUNCH_FAILED and job.queued_since is not None:
                 keep["queued_since"] = job.queued_since  # the wait goes on (see fail_launch)
+            if not job.checkpoint:
+                keep["work_seconds"] = 0.0  # a relaunch without a checkpoint starts afresh
         move_job(
-            session, row.job_id, job_from, job_to, why[:1000], now, attempt_id=attempt_id, **keep
+            session,
+            row.job_id,
+            job_from,
+            job_to,
+            why[:1000],
+            now,
+            attempt_id=attempt_id,
+            outcome=ending_outcome(job_to, reason),
+            **keep,
         )

@@ -1,9 +1,11 @@
 """The spend ledger: each attempt's cost integrates the pod's observed costPerHr over its
 observed billing time; beside it the on-demand counterfactual and the waste.
 
-Between two observations a pod's state is known only at the ends, so an interval in which it
-started or stopped billing counts half (the trapezoid rule); create, resume, stop and terminate
-calls that the daemon makes itself are exact, because it records the moment it made them.
+Between two observations a pod's state is known only at the ends. When it started or stopped
+billing in between, the moment comes from RunPod's own record of the pod (`lastStatusChange`)
+or from the daemon's own intent (a terminated pod is gone, but the daemon knows when it asked);
+only when neither is known does the interval count half (the trapezoid rule). Create, resume,
+stop and terminate calls the daemon makes itself are exact, because it records their moment.
 """
 
 from __future__ import annotations
@@ -28,6 +30,19 @@ class Observation:
     cost_per_hr: float | None
     on_demand_price_per_gpu: float | None
     speed: float = 1.0
+    changed_at: datetime | None = None
+    """When the pod last started or stopped billing, if known (see the module docstring)."""
+
+
+def _billed(
+    was: bool, now_billing: bool, since: datetime, now: datetime, obs: Observation
+) -> float:
+    """Seconds billed between the watermark `since` and `now`."""
+    dt = max(0.0, (now - since).total_seconds())
+    changed = obs.changed_at
+    if was != now_billing and changed is not None and since <= changed <= now:
+        return (changed - since).total_seconds() if was else (now - changed).total_seconds()
+    return dt * _share(was, now_billing)
 
 
 def _share(before: bool, after: bool) -> float:
@@ -121,7 +136,7 @@ def accrue(
         # a pod found by name after a lost create response has billed since the create call,
         # i.e. since the intent row was written (its `accounted_until`)
         was_billing = row["billing"] or (row["pod_id"] is None and obs.billing)
-        billed = dt * _share(was_billing, obs.billing)
+        billed = _billed(was_billing, obs.billing, row["accounted_until"], now, obs)
         ran = dt * _share(row["runtime_up"], obs.runtime_up)
         rate = obs.cost_per_hr if obs.cost_per_hr is not None else (row["cost_per_hr"] or 0.0)
         od = obs.on_demand_price_per_gpu or row["on_demand_price_per_gpu"] or 0.0

@@ -35,6 +35,8 @@ def _attempt_dict(a: AttemptRow) -> dict[str, Any]:
         "ended_at": a.ended_at,
         "end_reason": a.end_reason,
         "detail": a.detail,
+        "pending_call": a.pending_call,
+        "pending_at": a.pending_at,
         "overbid": a.overbid,
         "cost": a.cost,
         "on_demand_cost": a.counterfactual,
@@ -48,6 +50,7 @@ def job_summary(row: JobRow) -> dict[str, Any]:
         "id": row.id,
         "name": row.name,
         "state": row.state,
+        "outcome": row.outcome,
         "reason": row.state_reason,
         "priority": row.priority,
         "gpu_types": row.gpu_types,
@@ -60,6 +63,8 @@ def job_summary(row: JobRow) -> dict[str, Any]:
         "spend": row.spend,
         "cancel_requested": row.cancel_requested,
         "source": row.source,
+        "deadline": row.deadline,
+        "deadline_missed_at": row.deadline_missed_at,
     }
 
 

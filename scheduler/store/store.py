@@ -16,12 +16,18 @@ from sqlmodel import Session, col, select
 
 from scheduler.domain.actions import Launch
 from scheduler.domain.job import JobSpec
-from scheduler.domain.states import TERMINAL_JOB_STATES, EndReason, JobState
+from scheduler.domain.states import (
+    TERMINAL_JOB_STATES,
+    EndReason,
+    JobOutcome,
+    JobState,
+    PodCall,
+)
 from scheduler.domain.views import AttemptView, JobView, Money, Quote, SpotHistory
 from scheduler.store import attempts, installation, jobs, ledger, prices, reports, row_checks, views
 from scheduler.store.ledger import Observation
 from scheduler.store.tables import JobEventRow, JobRow
-from scheduler.store.transitions import move_job
+from scheduler.store.transitions import miss_deadline, move_job
 
 _IDS_PER_STATEMENT = 500
 """Bound parameters per `IN (...)`: far under SQLite's and PostgreSQL's limits."""
@@ -137,10 +143,16 @@ class Store:
 
     # -- lifecycle writes --------------------------------------------------------------------
     def move_job(
-        self, job_id: int, old: JobState, new: JobState, reason: str, now: datetime
+        self,
+        job_id: int,
+        old: JobState,
+        new: JobState,
+        reason: str,
+        now: datetime,
+        outcome: JobOutcome | None = None,
     ) -> None:
         with self.session() as s:
-            move_job(s, job_id, old, new, reason, now)
+            move_job(s, job_id, old, new, reason, now, outcome=outcome)
 
     def begin_attempt(self, launch: Launch, now: datetime) -> AttemptView:
         with self.session() as s:
@@ -181,6 +193,33 @@ class Store:
     ) -> None:
         with self.session() as s:
             attempts.resume_started(s, attempt_id, job_from, bid, now)
+
+    def record_intent(
+        self,
+        attempt_id: int,
+        call: PodCall,
+        now: datetime,
+        *,
+        reason: EndReason | None = None,
+        job_to: JobState | None = None,
+        detail: str = "",
+        bid: float | None = None,
+    ) -> None:
+        """Commit the intent of a pod call before it is made (see `attempts.record_intent`)."""
+        with self.session() as s:
+            attempts.record_intent(
+                s, attempt_id, call, now, reason=reason, job_to=job_to, detail=detail, bid=bid
+            )
+
+    def confirm_resume(
+        self, attempt_id: int, job_from: JobState, bid: float, since: datetime, now: datetime
+    ) -> None:
+        with self.session() as s:
+            attempts.confirm_resume(s, attempt_id, job_from, bid, since, now)
+
+    def miss_deadline(self, job_id: int, now: datetime) -> bool:
+        with self.session() as s:
+            return miss_deadline(s, job_id, now)
 
     def resume_failed(self, attempt_id: int, now: datetime, detail: str) -> None:
         with self.session() as s:

@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import CheckConstraint, Column, DateTime, Index, text
+from sqlalchemy import CheckConstraint, Column, DateTime, Index, String, text
 from sqlalchemy.engine import Dialect
 from sqlalchemy.types import TypeDecorator
 from sqlmodel import Field, SQLModel
@@ -22,8 +22,10 @@ from scheduler.domain.states import (
     AttemptState,
     CloudType,
     EndReason,
+    JobOutcome,
     JobState,
     OnIdle,
+    PodCall,
 )
 
 
@@ -77,6 +79,15 @@ def _in(table: str, column: str, enum: type[StrEnum], nullable: bool = False) ->
     if nullable:
         cond = f"{column} IS NULL OR {cond}"
     return CheckConstraint(cond, name=f"ck_{table}_{column}_valid")
+
+
+def _enum_column(table: str, column: str, enum: type[StrEnum]) -> Any:
+    """A nullable enum column added by a later migration: its CHECK is part of the column
+    (SQLite's ADD COLUMN can add a column constraint, never a table constraint)."""
+    return Field(
+        default=None,
+        sa_column=Column(column, String(), _in(table, column, enum, nullable=True), nullable=True),
+    )
 
 
 def _d(value: str) -> dict[str, Any]:
@@ -148,6 +159,10 @@ class JobRow(SQLModel, table=True):
     preemptions: int = Field(default=0, sa_column_kwargs=_d("0"))
     work_seconds: float = Field(default=0.0, sa_column_kwargs=_d("0"))
     spend: float = Field(default=0.0, sa_column_kwargs=_d("0"))
+    # revision 0003: a deadline that passed before the job finished (never silent), and how a
+    # finished job ended
+    deadline_missed_at: datetime | None = _ts()
+    outcome: str | None = _enum_column("jobs", "outcome", JobOutcome)
 
 
 class AttemptRow(SQLModel, table=True):
@@ -198,6 +213,14 @@ class AttemptRow(SQLModel, table=True):
     running_seconds: float = 0.0
     segment_cost: float = 0.0
     waste: float = 0.0
+    # revision 0003: the latest create/resume call, and the intent of a pod call in flight
+    launched_at: datetime | None = _ts()
+    pending_call: str | None = _enum_column("attempts", "pending_call", PodCall)
+    pending_reason: str | None = _enum_column("attempts", "pending_reason", EndReason)
+    pending_job_to: str | None = _enum_column("attempts", "pending_job_to", JobState)
+    pending_detail: str | None = None
+    pending_bid: float | None = None
+    pending_at: datetime | None = _ts()
 
 
 class JobEventRow(SQLModel, table=True):

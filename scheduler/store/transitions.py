@@ -14,6 +14,7 @@ from scheduler.domain.errors import SpotschedError
 from scheduler.domain.states import (
     TERMINAL_JOB_STATES,
     AttemptState,
+    JobOutcome,
     JobState,
     check_attempt_transition,
     check_job_transition,
@@ -34,11 +35,17 @@ def move_job(
     now: datetime,
     *,
     attempt_id: int | None = None,
+    outcome: JobOutcome | None = None,
     **values: Any,
 ) -> None:
-    """Move a job from `old` to `new` or raise; writes the event row in the same session."""
-    check_job_transition(old, new)
+    """Move a job from `old` to `new` or raise; writes the event row in the same session.
+
+    A move to a terminal state records its `outcome`; `succeeded` requires one that says the
+    work finished (`domain.states.check_job_transition`)."""
+    check_job_transition(old, new, outcome)
     extra: dict[str, Any] = dict(values)
+    if new in TERMINAL_JOB_STATES and outcome is not None:
+        extra["outcome"] = outcome.value
     if new is JobState.QUEUED:
         extra.setdefault("queued_since", now)
     if new in TERMINAL_JOB_STATES:
@@ -89,3 +96,18 @@ def note(
 ) -> None:
     """An event that is not a state change (a hold, an overbid, a failed resume)."""
     session.add(JobEventRow(job_id=job_id, attempt_id=attempt_id, at=now, kind=kind, reason=reason))
+
+
+def miss_deadline(session: Session, job_id: int, now: datetime) -> bool:
+    """Record, once, that the job's deadline passed before it finished; True the first time.
+
+    Not a state: a job that misses its deadline may still finish (late) or expire."""
+    stmt = (
+        update(JobRow)
+        .where(col(JobRow.id) == job_id, col(JobRow.deadline_missed_at).is_(None))
+        .values(deadline_missed_at=now)
+    )
+    if session.exec(stmt).rowcount != 1:
+        return False
+    note(session, job_id, "deadline_missed", "the deadline passed before the job finished", now)
+    return True

@@ -71,8 +71,10 @@ _VIEW_COLUMNS = (
     "preemptions",
     "spend",
     "work_seconds",
+    "deadline_missed_at",
 )
 _N_SPEC = len(SPEC_COLUMNS)
+_N_MISSED = _N_SPEC + _VIEW_COLUMNS.index("deadline_missed_at")
 _ATTEMPT_COLUMNS = tuple(f.name for f in fields(AttemptView))
 
 
@@ -175,7 +177,9 @@ def load_jobs(
         job_id, state = int(values[_N_SPEC]), JobState(values[_N_SPEC + 1])
         attempt = live.get(job_id)
         try:
-            cancel, submitted, queued_since, preemptions, spend, work = _lifecycle(values[_N_SPEC:])
+            cancel, submitted, queued_since, preemptions, spend, work = _lifecycle(
+                values[_N_SPEC:_N_MISSED]
+            )
         except _BadColumn as exc:
             unreadable.append(UnreadableRow(job_id, state, attempt is not None, str(exc)))
             continue
@@ -205,6 +209,7 @@ def load_jobs(
                 spend=spend,
                 work_seconds=work,
                 live=attempt,
+                deadline_missed=values[_N_MISSED] is not None,
             )
         )
     specs.keep_only({j.id for j in out})

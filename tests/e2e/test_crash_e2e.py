@@ -137,3 +137,66 @@ def test_sigkill_during_create_leaves_no_duplicate_and_no_orphan(
             assert names == [f"spotsched-{ours}-1-2"]  # the first attempt never reached RunPod
             assert "launch_failed" in detail
         assert _spotsched_pods(admin) == []
+
+
+def test_sigkill_after_a_terminate_call_keeps_the_daemons_reason(tmp_path: Path) -> None:
+    """Killed while RunPod's answer to the daemon's own terminate (for `max_cost`) is in
+    flight: the pod is gone on restart, and the job is `failed: max_cost`, never a success."""
+    with (
+        emulator_process("--seed", "5", "--startup-delay", "1") as (url, _emu),
+        closing(Admin(url)) as admin,
+    ):
+        for cloud in ("SECURE", "COMMUNITY"):
+            admin.post("market", {"gpuTypeId": GPU, "cloudType": cloud, "spotPrice": 0.15})
+        state_dir = tmp_path / "state"
+        state_dir.mkdir()
+        db = f"sqlite:///{state_dir / 'spotsched.db'}"
+        config = daemon_config(tmp_path / "spotsched.toml", f"{url}/graphql", state_dir)
+        cli(
+            "submit",
+            "--db",
+            db,
+            "--name",
+            "capped",
+            "--image",
+            "img",
+            "--gpu",
+            GPU,
+            "--max-spot-price",
+            "0.30",
+            "--max-cost",
+            "0.0002",  # about 5 s of the pod
+        )
+        # RunPod terminates the pod, then holds its answer: the daemon dies waiting for it
+        admin.post(
+            "faults",
+            {"kind": "delay", "phase": "after", "seconds": 8, "count": 1, "match": "podTerminate"},
+        )
+        log = tmp_path / "daemon.log"
+        first = _start(config, log)
+        try:
+            wait_for(
+                "the terminate call in flight",
+                lambda: admin.state()["requests"]["byField"].get("podTerminate", 0) >= 1,
+                every=0.05,
+            )
+            first.send_signal(signal.SIGKILL)
+            first.wait(timeout=10)
+        finally:
+            stop(first)
+        assert jobs(db)["capped"]["state"] == "running"  # the result never reached the database
+        assert _spotsched_pods(admin) == []  # but RunPod carried the terminate out
+
+        second = _start(config, log)
+        try:
+            done = wait_for(
+                "the job to end after the restart",
+                lambda: jobs(db)["capped"]["state"] not in ("running", "launching") and jobs(db),
+                timeout=60,
+            )
+        finally:
+            assert stop(second) == 0
+        job = done["capped"]
+        assert job["state"] == "failed"
+        assert job["reason"] == "budget: max_cost reached"
+        assert _spotsched_pods(admin) == []

@@ -74,20 +74,34 @@ def sim(busy: float | None = None, then: str = "idle", checkpoint: bool = False)
     return env
 
 
+class Crash(BaseException):
+    """The daemon dies at this instant, like a SIGKILL: nothing after it reaches the database
+    (an open transaction is rolled back) or RunPod. Raised through the whole tick."""
+
+
 class HookedTransport(httpx.BaseTransport):
-    """The emulator's transport, plus one-shot callbacks run after a matching request.
+    """The emulator's transport, plus one-shot callbacks run after a matching request, and
+    one-shot crashes of the daemon just before or just after a matching request.
 
     This is how a test makes the world change between two requests of one tick (RunPod drops
-    spot, or a price moves, between the market poll and the create), without touching our code.
+    spot, or a price moves, between the market poll and the create), or kills the daemon
+    between committing an intent and making its call, or between the call and its result,
+    without touching our code.
     """
 
     def __init__(self, inner: httpx.BaseTransport) -> None:
         self.inner = inner
         self._hooks: list[tuple[str, Callable[[], None]]] = []
+        self._crashes: list[tuple[str, bool]] = []
 
     def after(self, match: str, action: Callable[[], None]) -> None:
         """Run `action` once, after the next request whose GraphQL document contains `match`."""
         self._hooks.append((match, action))
+
+    def crash(self, match: str, *, after: bool) -> None:
+        """Kill the daemon once, at the next request whose document contains `match`: before
+        RunPod sees it (`after=False`) or once RunPod has carried it out (`after=True`)."""
+        self._crashes.append((match, after))
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
         body = request.read()
@@ -95,12 +109,20 @@ class HookedTransport(httpx.BaseTransport):
             document = str(json.loads(body or b"{}").get("query") or "")
         except ValueError:
             document = ""
+        crash = next((c for c in self._crashes if c[0] in document), None)
+        if crash is not None:
+            self._crashes.remove(crash)
+            if not crash[1]:
+                raise Crash(f"killed before {crash[0]}")
         try:
-            return self.inner.handle_request(request)
+            response = self.inner.handle_request(request)
         finally:
             for hook in [h for h in self._hooks if h[0] in document]:
                 self._hooks.remove(hook)
                 hook[1]()
+        if crash is not None:
+            raise Crash(f"killed after {crash[0]}")
+        return response
 
 
 @dataclasses.dataclass
@@ -251,6 +273,24 @@ class World:
         """Change the policy between ticks, as a config reload does."""
         self.reconciler.policy = dataclasses.replace(self.reconciler.policy, **changes)
 
+    def run_until_crash(
+        self, match: str, *, after: bool, every: float = 60.0, limit: int = 60, down: float = 0.0
+    ) -> None:
+        """Tick every `every` seconds until the daemon is killed at `match`, keep it down for
+        `down` seconds (RunPod and the clock go on), then restart it."""
+        self.transport.crash(match, after=after)
+        for _ in range(limit):
+            self.clock.advance(every)
+            try:
+                self.tick()
+            except Crash:
+                break
+        else:
+            raise AssertionError(f"no {match} request in {limit} ticks")
+        if down:
+            self.clock.advance(down)
+        self.restart()
+
     def restart(self, api: str | None = None) -> None:
         """A daemon restart: new engine, store and reconciler (empty memories) on the same
         database; RunPod (the emulator) and the clock carry on. `api` switches the RunPod API
@@ -298,8 +338,10 @@ def pin_market(emu: Emulator) -> None:
     emu.set_market(ALT_GPU, "COMMUNITY", spot_price=0.25, on_demand_price=0.45, stock=16)
 
 
-@pytest.fixture
-def world(engine: Engine, clock: VirtualClock, policy: PolicyConfig, api: str) -> Iterator[World]:
+def build_world(
+    engine: Engine, clock: VirtualClock, policy: PolicyConfig, api: str = "graphql"
+) -> World:
+    """A world on this database; `close_world` when done."""
     emu = Emulator(clock, seed=11, api_key=API_KEY, startup_delay=20.0)
     pin_market(emu)
     transport = HookedTransport(emu.transport())
@@ -307,10 +349,19 @@ def world(engine: Engine, clock: VirtualClock, policy: PolicyConfig, api: str) -
     client = build_provider(api, http, API_KEY, clock=clock)
     store = Store(engine)
     reconciler = Reconciler(store, client, policy, ReconcilerSettings(price_sample_interval=300.0))
-    w = World(clock, emu, transport, http, client, engine, store, reconciler, api=api)
+    return World(clock, emu, transport, http, client, engine, store, reconciler, api=api)
+
+
+def close_world(w: World) -> None:
+    w.http.close()
+    for extra in w.engines:
+        extra.dispose()
+
+
+@pytest.fixture
+def world(engine: Engine, clock: VirtualClock, policy: PolicyConfig, api: str) -> Iterator[World]:
+    w = build_world(engine, clock, policy, api)
     try:
         yield w
     finally:
-        http.close()
-        for extra in w.engines:
-            extra.dispose()
+        close_world(w)

@@ -6,6 +6,8 @@ asserts that the series that should move, moved, and by how much.
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 
 from scheduler.daemon.config import BudgetSection
@@ -251,3 +253,18 @@ def test_before_the_first_tick_the_daemon_is_not_up_and_says_why(rig: Rig) -> No
     rig.tick()
     assert rig.value("spotsched_up") == 1
     assert rig.metrics.health() is None
+
+
+def test_a_missed_deadline_is_counted_once(rig: Rig) -> None:
+    rig.pin(spot=0.20)
+    rig.submit("late", deadline=START + timedelta(minutes=2))
+    rig.submit("on-time")  # no deadline: never counted
+    assert rig.value("spotsched_deadlines_missed_total") == 0
+    for _ in range(3):
+        rig.tick()
+    assert rig.value("spotsched_deadlines_missed_total") == 0  # 90 s: not yet
+
+    for _ in range(10):
+        rig.tick()
+
+    assert rig.value("spotsched_deadlines_missed_total") == 1

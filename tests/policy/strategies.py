@@ -22,7 +22,7 @@ import random
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from itertools import count, permutations, product
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from hypothesis import strategies as st
 
@@ -32,7 +32,9 @@ from scheduler.domain.states import (
     AttemptKind,
     AttemptState,
     CloudType,
+    EndReason,
     JobState,
+    PodCall,
 )
 from scheduler.domain.views import (
     AttemptView,
@@ -44,7 +46,7 @@ from scheduler.domain.views import (
     Snapshot,
     pod_name,
 )
-from scheduler.policy.config import ForeignIdleRule, PolicyConfig, Strategy
+from scheduler.policy.config import BudgetEnforce, ForeignIdleRule, PolicyConfig, Strategy
 
 from .factories import A40, A5000, H100, INSTALLATION, NEIGHBOUR, T0, spec
 
@@ -222,6 +224,16 @@ def attempts(
         assert started is not None
         preempted = _before(draw, now, max(started, now - timedelta(minutes=20)), grid=30)
     choices = job_spec.gpu_types
+    intent = draw(_INTENT)
+    pending: dict[str, Any] = {}
+    if intent is not None and (a_state is AttemptState.PREEMPTED or intent.ends_pod):
+        pending = {
+            "pending_call": intent,
+            "pending_reason": draw(st.sampled_from(EndReason)) if intent.ends_pod else None,
+            "pending_job_to": draw(_INTENT_JOB_TO) if intent.ends_pod else None,
+            "pending_bid": None if intent.ends_pod else price,
+            "pending_at": _before(draw, now, created, grid=30),
+        }
     return AttemptView(
         id=job_id * 10 + number,
         job_id=job_id,
@@ -243,7 +255,16 @@ def attempts(
         started_at=started,
         preempted_at=preempted,
         resume_failures=resume_failures if a_state is AttemptState.PREEMPTED else 0,
+        launched_at=_before(draw, now, created, grid=30) if draw(st.booleans()) else None,
+        **pending,
     )
+
+
+_INTENT = st.sampled_from([None, None, None, PodCall.STOP, PodCall.TERMINATE, PodCall.BID_RESUME])
+"""Most attempts carry no intent; some carry one a crashed daemon left behind."""
+_INTENT_JOB_TO = st.sampled_from(
+    [None, JobState.QUEUED, JobState.SUCCEEDED, JobState.FAILED, JobState.CANCELLED]
+)
 
 
 @st.composite
@@ -399,6 +420,7 @@ def configs(draw: st.DrawFn, *, busy: bool = False) -> PolicyConfig:
         monthly_budget=draw(budget),
         foreign_idle=None if rule is None else ForeignIdleRule(rule[0], rule[1], action=rule[2]),
         strategy=strategy,
+        budget_enforce=draw(st.sampled_from(BudgetEnforce)),
     )
 
 

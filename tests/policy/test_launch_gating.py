@@ -186,6 +186,26 @@ def test_a_resume_at_a_higher_bid_and_a_launch_stay_under_the_cap_together() -> 
     assert total <= 0.4, actions  # $0.315 resumed + $0.105 launched = $0.42/h
 
 
+@pytest.mark.parametrize(("cap", "resumed"), [(6.0, 0), (6.3, 1), (6.6, 2)])
+def test_bid_resumes_are_gated_by_the_spend_rate_cap_like_launches(
+    cap: float, resumed: int
+) -> None:
+    """The field report: two pods at $3.00/h filled a $6.00/h cap, were preempted, and both
+    were bid-resumed at $3.255/h, $6.51/h in all. A resume that does not fit waits."""
+    stopped = [
+        attempt(j, state=AttemptState.PREEMPTED, price=3.0, preempted_at=at(-60)) for j in (1, 2)
+    ]
+    snap = snapshot(
+        *(live_job(a, max_spot_price=4.0) for a in stopped),
+        pods=[pod_of(a, desired_status="EXITED") for a in stopped],
+        market=market(quote(A40, spot=3.1)),
+    )
+    actions = run(snap, config(max_spend_rate=cap))
+    resumes = of_type(actions, ResumeSpot)
+    assert [r.bid_per_gpu for r in resumes] == [3.255] * resumed
+    assert len(holds(actions)) == 2 - resumed
+
+
 def test_launch_carries_what_apply_needs() -> None:
     j = job(1, cloud_type="SECURE", data_center_id="EU-RO-1")
     [launch] = run(snapshot(j))

@@ -16,12 +16,15 @@ from hypothesis import strategies as st
 from scheduler.domain.actions import (
     Action,
     AdoptPod,
+    ConfirmResume,
     EndAttempt,
     Hold,
     Launch,
     MarkPreempted,
     MarkRunning,
+    MissDeadline,
     MoveJob,
+    ResumeLost,
     ResumeSpot,
     TerminateOrphan,
 )
@@ -35,6 +38,7 @@ from scheduler.domain.states import (
 )
 from scheduler.domain.views import JobView, MarketView, Snapshot
 from scheduler.policy import decide
+from scheduler.policy.config import BudgetEnforce
 from scheduler.policy.offers import clouds_for
 
 from .factories import ends, launches, of_type
@@ -99,6 +103,50 @@ def test_launches_respect_the_spend_rate_cap_and_the_budgets(case: Case) -> None
         assert new == []
     if cfg.monthly_budget is not None and snap.money.spend_month >= cfg.monthly_budget:
         assert new == []
+
+
+@LAUNCH_PROPERTY
+@given(cases(busy=True))
+def test_everything_the_daemon_starts_stays_under_the_spend_rate_cap(case: Case) -> None:
+    """Launches and bid-resumes alike: whenever a tick starts or resumes a pod, the fleet's
+    $/h afterwards (each live attempt at its recorded price, or its new bid if resumed) is
+    under `max_spend_rate`."""
+    snap, cfg = case.snap, case.cfg
+    actions = decide(snap, cfg)
+    resumed = {r.attempt_id: r.bid_per_gpu * r.gpu_count for r in of_type(actions, ResumeSpot)}
+    started = launches(actions)
+    if cfg.max_spend_rate is None or not (resumed or started):
+        return
+    ended = {e.attempt_id for e in ends(actions)}
+    total = sum(
+        max(j.live.cost_per_hr or 0.0, resumed.get(j.live.id, 0.0))
+        for j in snap.jobs
+        if j.live is not None and j.live.id not in ended
+    ) + sum(launch.cost_per_hr for launch in started)
+    target(total - cfg.max_spend_rate, label="started $/h over the cap")
+    assert total <= cfg.max_spend_rate + 1e-9, actions
+
+
+@PROPERTY
+@given(cases())
+def test_with_running_enforcement_a_spent_budget_ends_every_steady_pod(case: Case) -> None:
+    """`budget_enforce = running`, nothing left of a budget: every billing pod that has no
+    other business this tick is ended, with its job back in the queue, and nothing starts."""
+    snap, cfg = case.snap, replace(case.cfg, budget_enforce=BudgetEnforce.RUNNING)
+    spent = (cfg.daily_budget is not None and snap.money.spend_today >= cfg.daily_budget) or (
+        cfg.monthly_budget is not None and snap.money.spend_month >= cfg.monthly_budget
+    )
+    if not spent:
+        return
+    actions = decide(snap, cfg)
+    assert launches(actions) == []
+    busy = {getattr(x, "attempt_id", None) for x in actions}
+    for j in snap.jobs:
+        a = j.live
+        if a is None or a.pod_id is None or a.id in busy or (a.cost_per_hr or 0.0) <= 0:
+            continue
+        if a.state in (AttemptState.LAUNCHING, AttemptState.RUNNING):
+            raise AssertionError(f"pod of job {j.id} keeps billing past the budget: {actions}")
 
 
 def _floor(market: MarketView, gpu: str, n: int, secure: bool | None) -> float | None:
@@ -168,11 +216,16 @@ def test_decide_is_deterministic_and_ignores_the_order_of_jobs_and_pods(
     assert decide(shuffled, case.cfg) == first
 
 
-_JOB_TO = {MarkRunning: JobState.RUNNING, MarkPreempted: JobState.PREEMPTED}
+_JOB_TO = {
+    MarkRunning: JobState.RUNNING,
+    MarkPreempted: JobState.PREEMPTED,
+    ConfirmResume: JobState.LAUNCHING,
+}
 _ATTEMPT_TO = {
     MarkRunning: AttemptState.RUNNING,
     MarkPreempted: AttemptState.PREEMPTED,
     ResumeSpot: AttemptState.LAUNCHING,
+    ConfirmResume: AttemptState.LAUNCHING,
     EndAttempt: AttemptState.ENDED,
 }
 
@@ -186,7 +239,7 @@ def test_every_state_change_is_an_edge_of_the_transition_tables(case: Case) -> N
     job_state = {i: j.state for i, j in jobs.items()}
     attempt_state = {j.live.id: j.live.state for j in jobs.values() if j.live is not None}
     for act in decide(case.snap, case.cfg):
-        if isinstance(act, Hold | TerminateOrphan | AdoptPod):
+        if isinstance(act, Hold | TerminateOrphan | AdoptPod | MissDeadline | ResumeLost):
             continue
         now_in = job_state[act.job_id]
         if isinstance(act, MoveJob | Launch):
@@ -200,7 +253,7 @@ def test_every_state_change_is_an_edge_of_the_transition_tables(case: Case) -> N
         if to is not None:
             assert to in JOB_TRANSITIONS[now_in], f"{now_in} -> {to}: {act}"
             job_state[act.job_id] = to
-        if isinstance(act, MarkRunning | MarkPreempted | ResumeSpot | EndAttempt):
+        if isinstance(act, MarkRunning | MarkPreempted | ResumeSpot | ConfirmResume | EndAttempt):
             old, new = attempt_state[act.attempt_id], _ATTEMPT_TO[type(act)]
             assert new in ATTEMPT_TRANSITIONS[old], f"attempt {old} -> {new}: {act}"
             attempt_state[act.attempt_id] = new

@@ -11,8 +11,16 @@ from typing import Any
 
 import pytest
 
-from scheduler.domain.actions import Action, EndAttempt, Launch, MarkRunning, MoveJob, ResumeSpot
-from scheduler.domain.states import AttemptKind, AttemptState, EndReason, JobState
+from scheduler.domain.actions import (
+    Action,
+    EndAttempt,
+    Launch,
+    MarkRunning,
+    MissDeadline,
+    MoveJob,
+    ResumeSpot,
+)
+from scheduler.domain.states import AttemptKind, AttemptState, EndReason, JobState, PodCall
 from scheduler.domain.views import AttemptView, JobView, PodView
 
 from .factories import (
@@ -25,6 +33,7 @@ from .factories import (
     launches,
     live_job,
     market,
+    of_type,
     pod_of,
     quote,
     run,
@@ -95,6 +104,7 @@ def test_a_preempted_job_whose_deadline_passed_expires_even_if_resumable(
     a = preempted()
     j = live_job(a, deadline=at(-1), max_on_demand_price=on_demand)
     assert run(snapshot(j, pods=[stopped(a)])) == [
+        MissDeadline(1),  # recorded, shown and counted, never silent
         EndAttempt(
             a.id,
             1,
@@ -102,9 +112,9 @@ def test_a_preempted_job_whose_deadline_passed_expires_even_if_resumable(
             JobState.EXPIRED,
             EndReason.PREEMPTED,
             a.pod_id,
-            "terminate",
+            PodCall.TERMINATE,
             "deadline passed while preempted",
-        )
+        ),
     ]
 
 
@@ -227,7 +237,7 @@ def test_the_queue_itself_ends_those_jobs() -> None:
         job(2, deadline=at(-60)),
         job(3, max_cost=10.0, spend=10.0),
     ]
-    assert [m.to_state for m in run(snapshot(*jobs))] == [
+    assert [m.to_state for m in of_type(run(snapshot(*jobs)), MoveJob)] == [
         JobState.FAILED,
         JobState.EXPIRED,
         JobState.FAILED,

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import pytest
 
-from scheduler.domain.actions import MoveJob
-from scheduler.domain.states import TERMINAL_JOB_STATES, AttemptKind, JobState
+from scheduler.domain.actions import MissDeadline, MoveJob
+from scheduler.domain.states import TERMINAL_JOB_STATES, AttemptKind, JobOutcome, JobState
 
 from .factories import at, job, launches, only_launch, run, snapshot
 
@@ -19,7 +19,7 @@ Q = JobState.QUEUED
 
 def test_cancel_requested_moves_a_queued_job_to_cancelled_and_nothing_else() -> None:
     actions = run(snapshot(job(cancel_requested=True)))
-    assert actions == [MoveJob(1, Q, JobState.CANCELLED, "cancelled by user")]
+    assert actions == [MoveJob(1, Q, JobState.CANCELLED, "cancelled by user", JobOutcome.CANCELLED)]
 
 
 def test_cancel_wins_over_every_other_reason_to_leave_the_queue() -> None:
@@ -33,7 +33,10 @@ def test_a_job_whose_deadline_passed_before_a_launch_expires(
     past: float, on_demand: float | None
 ) -> None:
     j = job(deadline=at(-past), max_on_demand_price=on_demand)
-    assert run(snapshot(j)) == [MoveJob(1, Q, JobState.EXPIRED, "deadline passed before a launch")]
+    assert run(snapshot(j)) == [
+        MissDeadline(1),
+        MoveJob(1, Q, JobState.EXPIRED, "deadline passed before a launch", JobOutcome.DEADLINE),
+    ]
 
 
 @pytest.mark.parametrize(("waited", "expires"), [(600.0, False), (601.0, True)])
@@ -48,6 +51,7 @@ def test_a_spot_only_job_expires_once_it_waited_longer_than_fallback_after(
                 Q,
                 JobState.EXPIRED,
                 "waited longer than fallback_after for spot; on-demand not allowed",
+                JobOutcome.WAIT_LIMIT,
             )
         ]
     else:
@@ -63,7 +67,7 @@ def test_a_job_allowed_on_demand_does_not_expire_on_the_wait_limit() -> None:
 def test_a_queued_job_that_spent_its_max_cost_fails(spend: float, fails: bool) -> None:
     actions = run(snapshot(job(max_cost=10.0, spend=spend)))
     if fails:
-        assert actions == [MoveJob(1, Q, JobState.FAILED, "max_cost reached")]
+        assert actions == [MoveJob(1, Q, JobState.FAILED, "max_cost reached", JobOutcome.MAX_COST)]
     else:
         assert len(launches(actions)) == 1
 
@@ -71,14 +75,27 @@ def test_a_queued_job_that_spent_its_max_cost_fails(spend: float, fails: bool) -
 def test_a_spot_only_job_that_reached_max_preemptions_fails() -> None:
     actions = run(snapshot(job(preemptions=2, max_preemptions=2)))
     assert actions == [
-        MoveJob(1, Q, JobState.FAILED, "max_preemptions reached; on-demand not allowed")
+        MoveJob(
+            1,
+            Q,
+            JobState.FAILED,
+            "max_preemptions reached; on-demand not allowed",
+            JobOutcome.MAX_PREEMPTIONS,
+        )
     ]
 
 
 def test_a_spot_only_job_that_can_no_longer_finish_before_its_deadline_expires() -> None:
     j = job(deadline=at(3000), estimated_runtime=HOUR)
     assert run(snapshot(j)) == [
-        MoveJob(1, Q, JobState.EXPIRED, "the estimated runtime no longer fits before the deadline")
+        MissDeadline(1),  # it will miss it: recorded now, not when it passes
+        MoveJob(
+            1,
+            Q,
+            JobState.EXPIRED,
+            "the estimated runtime no longer fits before the deadline",
+            JobOutcome.DEADLINE,
+        ),
     ]
 
 

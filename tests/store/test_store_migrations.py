@@ -134,9 +134,13 @@ def test_catalog_holds_what_autogenerate_cannot_see(migrated_and_created: Any) -
         "ck_jobs_cloud_type_valid",
         "ck_jobs_on_idle_valid",
         "ck_jobs_gpu_count_positive",
+        "ck_jobs_outcome_valid",
         "ck_attempts_kind_valid",
         "ck_attempts_state_valid",
         "ck_attempts_end_reason_valid",
+        "ck_attempts_pending_call_valid",
+        "ck_attempts_pending_reason_valid",
+        "ck_attempts_pending_job_to_valid",
     }
     live = catalog["indexes"][("attempts", "ux_attempts_one_live_per_job")]
     assert "UNIQUE INDEX" in live

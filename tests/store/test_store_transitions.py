@@ -25,6 +25,7 @@ from scheduler.domain.states import (
     AttemptKind,
     EndReason,
     IllegalTransition,
+    JobOutcome,
     JobState,
 )
 from scheduler.domain.views import parse_pod_name
@@ -57,7 +58,7 @@ def test_move_from_a_state_the_job_is_not_in_is_stale_and_writes_nothing(
 ) -> None:
     job = store.submit(new_spec(), clock.now())
     with pytest.raises(StaleState, match=f"job {job} is no longer running"):
-        store.move_job(job, R, JobState.SUCCEEDED, "done", clock.now())
+        store.move_job(job, R, JobState.SUCCEEDED, "done", clock.now(), JobOutcome.COMPLETED)
     assert job_state(sql, job) == "queued"
     assert len(events(job)) == 1
     with pytest.raises(StaleState):
@@ -260,6 +261,26 @@ ANY_STATE = st.sampled_from(JobState)
 _EXAMPLES = itertools.count()
 
 
+@pytest.mark.parametrize(
+    "outcome", [None, *sorted(set(JobOutcome) - {JobOutcome.COMPLETED, JobOutcome.IDLE})]
+)
+def test_a_job_succeeds_only_with_an_outcome_that_says_its_work_finished(
+    store: Store,
+    clock: VirtualClock,
+    new_spec: Callable[..., JobSpec],
+    sql: Any,
+    outcome: JobOutcome | None,
+) -> None:
+    job = store.submit(new_spec(), clock.now())
+    store.move_job(job, Q, JobState.LAUNCHING, "launch", clock.now())
+    with pytest.raises(IllegalTransition, match="succeeds only when its work finished"):
+        store.move_job(job, JobState.LAUNCHING, JobState.SUCCEEDED, "?", clock.now(), outcome)
+    store.move_job(job, JobState.LAUNCHING, JobState.FAILED, "max_cost", clock.now(), outcome)
+    assert job_state(sql, job) == "failed"
+    (recorded,) = sql("SELECT outcome FROM jobs WHERE id = :j", j=job)
+    assert recorded[0] == (outcome.value if outcome is not None else None)
+
+
 @settings(
     max_examples=25,
     deadline=None,
@@ -286,7 +307,7 @@ def test_any_sequence_of_moves_keeps_state_and_events_in_step(
         new = data.draw(st.one_of(st.sampled_from(legal), ANY_STATE) if legal else ANY_STATE)
         clock.advance(1)
         try:
-            store.move_job(job, old, new, "property", clock.now())
+            store.move_job(job, old, new, "property", clock.now(), JobOutcome.COMPLETED)
         except IllegalTransition:
             assert new not in JOB_TRANSITIONS[old]
         except StaleState:
