@@ -25,7 +25,6 @@ It does not decide anything (no policy) and never sleeps except between retries.
 
 from __future__ import annotations
 
-import copy
 import random
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -48,6 +47,7 @@ from scheduler.runpod.errors import (
     NotFoundError,
     RunPodError,
     TransientError,
+    reworded,
 )
 from scheduler.runpod.inputs import deploy_input, env_input
 from scheduler.runpod.models import (
@@ -297,14 +297,14 @@ class RunPodClient:
                 return self._attempt(op, variables, parse_root, attempt, timeout)
             except TransientError as exc:
                 if not op.retry:
-                    raise _reworded(
+                    raise reworded(
                         exc,
                         f"{exc.message}; {op.name} is not retried because it may have "
                         "succeeded: look the resource up by name before creating it again",
                     ) from exc
                 if attempt >= attempts:
                     gave_up = f"{exc.message} (gave up after {attempt} attempts)"
-                    raise _reworded(exc, gave_up) from exc
+                    raise reworded(exc, gave_up) from exc
                 delay = self._retry.delay(attempt - 1, self._rng, exc.retry_after)
                 self._time_left(op, f"wait {delay:.1f}s to try again", wait=delay, cause=exc)
                 # Debug: the caller logs the final failure once, with the attempt count.
@@ -406,13 +406,6 @@ class RunPodClient:
             # Metrics must never change what a RunPod call did (a create that succeeded must
             # still return its pod), so a failing hook is logged, not raised.
             _log.exception("runpod_request_hook_failed", operation=record.operation)
-
-
-def _reworded(exc: TransientError, message: str) -> TransientError:
-    """`exc` (same class, same fields, e.g. a `MalformedResponse`'s path) with a new message."""
-    new = copy.copy(exc)
-    new.args = (message, *exc.args[1:])
-    return new
 
 
 def _myself(value: Any, op: Operation) -> Mapping[str, Any]:

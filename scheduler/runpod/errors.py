@@ -23,6 +23,8 @@ that the caller's loop ends instead of trying the next call.
 
 from __future__ import annotations
 
+import copy
+
 from scheduler.domain.errors import SpotschedError
 
 
@@ -106,3 +108,10 @@ class PoolForbiddenError(CapacityError):
 
 class ConflictError(RejectedError):
     """The action is not legal for the pod's current status (REST v2: HTTP 409)."""
+
+
+def reworded(exc: TransientError, message: str) -> TransientError:
+    """`exc` (same class, same fields, e.g. a `MalformedResponse`'s path) with a new message."""
+    new = copy.copy(exc)
+    new.args = (message, *exc.args[1:])
+    return new

@@ -29,7 +29,7 @@ import structlog
 from scheduler import __version__
 from scheduler.domain.clock import Clock
 from scheduler.runpod.bounds import time_left
-from scheduler.runpod.errors import AuthenticationError, RunPodError, TransientError
+from scheduler.runpod.errors import AuthenticationError, RunPodError, TransientError, reworded
 from scheduler.runpod.models import RequestRecord
 from scheduler.runpod.parse import MalformedResponse
 from scheduler.runpod.rest import problems
@@ -131,8 +131,12 @@ class RestHttp:
                 return self._attempt(op, path, params, body, attempt)
             except TransientError as exc:
                 rate_limited = isinstance(exc, problems.RateLimitedError)
-                if not (op.retry or rate_limited) or attempt >= self._retry.max_attempts:
+                if not (op.retry or rate_limited):
                     raise
+                if attempt >= self._retry.max_attempts:
+                    raise reworded(
+                        exc, f"{exc.message} (gave up after {attempt} attempts)"
+                    ) from exc
                 delay = self._retry.delay(attempt - 1, self._rng, exc.retry_after)
                 if (exc.retry_after or 0.0) > self._retry.max_retry_after or (
                     slept + delay > self._retry.max_retry_after
@@ -140,7 +144,8 @@ class RestHttp:
                     raise  # one call never waits longer than max_retry_after in all
                 self._time_left(op, "retry", wait=delay, cause=exc)
                 slept += delay
-                _log.info(
+                # Debug: the caller logs the final failure once, with the attempt count.
+                _log.debug(
                     "runpod_request_retry",
                     operation=op.name,
                     attempt=attempt,
