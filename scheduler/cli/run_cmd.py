@@ -50,6 +50,8 @@ def run(config: ConfigOption = None) -> None:
         fail(exc.message, EXIT_INVALID)
     except StartupError as exc:
         fail(exc.message, EXIT_INVALID if exc.invalid else EXIT_FAILURE)
+    except SpotschedError as exc:  # another daemon holds the database, its lock file fails
+        fail(exc.message)
     try:
         code = daemon.run()
     except JobInputError as exc:

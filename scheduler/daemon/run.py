@@ -93,6 +93,9 @@ class Daemon:
         problems = check_settings(self.settings)
         if problems:
             raise problems[0]
+        # Before anything else acts or binds (a second daemon would find the port taken and
+        # say so instead of naming the daemon that holds the database).
+        self._lock = hold_database(self.settings.database_url)
         if self.settings.metrics.enabled:
             check_port(self.settings.metrics.host, self.settings.metrics.port)
         self.metrics, registry = build_metrics(self.settings)
@@ -169,13 +172,12 @@ class Daemon:
         self.scheduler.shutdown(wait=True)
 
     def run(self) -> int:
-        """Run until a stop signal; `DatabaseBusy` if another daemon holds the database."""
-        lock = hold_database(self.settings.database_url)
+        """Run until a stop signal (the database's lock is held since `__init__`)."""
         try:
             return self._run()
         finally:
-            if lock is not None:
-                lock.release()
+            if self._lock is not None:
+                self._lock.release()
 
     def _run(self) -> int:
         try:

@@ -122,8 +122,8 @@ class Service:
             metrics.watch(self)
 
     def _provider(self, settings: Settings) -> Provider:
-        """The RunPod adapter `[runpod]` asks for; says which API serves what."""
-        client = build_provider(
+        """The RunPod adapter `[runpod]` asks for."""
+        return build_provider(
             settings.runpod.api,
             self._http,
             self._api_key,
@@ -132,14 +132,18 @@ class Service:
             timeout=settings.runpod.timeout,
             api_url=settings.runpod.api_url,
         )
-        capabilities = client.capabilities
-        log.info("runpod_api", api=settings.runpod.api.value, serving=capabilities.describe())
+
+    def _say_api(self) -> None:
+        """Log which API serves what (at start, once the database is known good, and after a
+        reload switched the adapter)."""
+        capabilities = self.client.capabilities
+        api = self.settings.runpod.api.value
+        log.info("runpod_api", api=api, serving=capabilities.describe())
         if not capabilities.has(Capability.SPOT):
             log.warning(
                 "spot_unavailable",
                 detail="spot not available on this API: jobs run on-demand where they allow it",
             )
-        return client
 
     def prepare(self) -> None:
         """Bring the schema to head, read the installation id and sync the jobs file; called
@@ -150,6 +154,7 @@ class Service:
         self.store.set_facts({"runpod_api_url": url}, self.clock.now())
         log.info("installation", installation_id=self.store.installation(self.clock.now()))
         self.sync_jobs_file()
+        self._say_api()
 
     def sync_jobs_file(self, settings: Settings | None = None) -> list[tuple[int, str]]:
         """Upsert the jobs file of `settings` (default: the current ones), all or nothing."""
@@ -214,10 +219,13 @@ class Service:
             update={"api_key_file": self.settings.runpod.api_key_file}
         )
         settings = settings.model_copy(update=running)
-        if settings.runpod != self.settings.runpod:
+        switched = settings.runpod != self.settings.runpod
+        if switched:
             self.client = self._provider(settings)
             self.reconciler.client = self.reconciler.applier.client = self.client
         self.settings = settings
+        if switched:
+            self._say_api()
         self.reconciler.policy, self.reconciler.settings = policy, tuning
         if pending:
             log.warning("config_reload_needs_restart", settings=pending)
