@@ -14,7 +14,7 @@ from .conftest import BOTH_APIS, GPU, ON_DEMAND, World, sim
 
 
 def _job_pods_ever(world: World, job: int) -> list[dict[str, object]]:
-    prefix = f"spotsched-{job}-"
+    prefix = f"spotsched-{world.installation}-{job}-"
     return [p for p in world.all_pods() if str(p["name"]).startswith(prefix)]
 
 
