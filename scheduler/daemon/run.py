@@ -45,6 +45,15 @@ from scheduler.store import open_engine
 log = structlog.get_logger("spotsched.daemon")
 
 
+def make_state_dir(settings: Settings) -> None:
+    """The state folder (0700), where the default database and its lock file live."""
+    try:
+        Path(settings.state_dir).mkdir(mode=0o700, parents=True, exist_ok=True)
+    except OSError as exc:
+        where = settings.state_dir
+        raise StartupError(f"cannot create state_dir {where}: {exc.strerror}") from None
+
+
 def build_service(
     settings: Settings, environ: Mapping[str, str] | None = None, metrics: Metrics | None = None
 ) -> Service:
@@ -53,11 +62,7 @@ def build_service(
         log.warning("api_key_file_permissions", detail=warning)
     if key.value is None:
         log.warning("api_key_missing", detail="market reads only; pods cannot be listed or created")
-    try:
-        Path(settings.state_dir).mkdir(mode=0o700, parents=True, exist_ok=True)
-    except OSError as exc:
-        where = settings.state_dir
-        raise StartupError(f"cannot create state_dir {where}: {exc.strerror}") from None
+    make_state_dir(settings)
     http = httpx.Client(
         timeout=settings.runpod.timeout,
         headers={"User-Agent": f"spotsched/{__version__}"},
@@ -95,6 +100,7 @@ class Daemon:
             raise problems[0]
         # Before anything else acts or binds (a second daemon would find the port taken and
         # say so instead of naming the daemon that holds the database).
+        make_state_dir(self.settings)
         self._lock = hold_database(self.settings.database_url)
         if self.settings.metrics.enabled:
             check_port(self.settings.metrics.host, self.settings.metrics.port)
