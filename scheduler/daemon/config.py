@@ -12,6 +12,7 @@ import tomllib
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
@@ -20,6 +21,7 @@ from scheduler.domain.errors import SpotschedError
 from scheduler.policy.config import ForeignIdleRule, PolicyConfig, Strategy
 
 DEFAULT_STATE_DIR = "/var/lib/spotsched"
+_LOOPBACK = frozenset({"127.0.0.1", "::1", "localhost"})
 ENV_PREFIX = "SPOTSCHED_"
 
 
@@ -53,10 +55,23 @@ class SchedulerSection(_Section):
     jobs_file: str | None = None
     stale_after: float = 300.0
     """`/healthz` fails when the last successful tick is older than this."""
+    virtual_clock_url: str | None = None
+    """Rehearsals only: take time from `spotsched emulator --virtual-clock` at this loopback URL
+    (its `/_emulator` base) instead of the system clock; see `daemon/virtual_clock.py`."""
 
     _durations = field_validator(
         "tick_interval", "price_sample_interval", "price_retention", "stale_after", mode="before"
     )(_seconds)
+
+    @field_validator("virtual_clock_url")
+    @classmethod
+    def _loopback_only(cls, v: str | None) -> str | None:
+        if v is None:
+            return v
+        url = urlsplit(v)
+        if url.scheme not in ("http", "https") or url.hostname not in _LOOPBACK:
+            raise ValueError("must be an http(s) URL on loopback (127.0.0.1, ::1 or localhost)")
+        return v
 
 
 class PolicySection(_Section):

@@ -26,7 +26,8 @@ from scheduler.daemon.logs import configure_logging
 from scheduler.daemon.notify import Notifier
 from scheduler.daemon.secrets import load_api_key
 from scheduler.daemon.service import Service
-from scheduler.domain.clock import SystemClock
+from scheduler.daemon.virtual_clock import HttpVirtualClock
+from scheduler.domain.clock import Clock, SystemClock
 from scheduler.domain.errors import SpotschedError
 from scheduler.metrics import Metrics, MetricsServer, make_app
 from scheduler.store import open_engine
@@ -47,9 +48,14 @@ def build_service(
         timeout=settings.runpod.timeout,
         headers={"User-Agent": f"spotsched/{__version__}"},
     )
+    clock_url = settings.scheduler.virtual_clock_url
+    clock: Clock = SystemClock()
+    if clock_url is not None:
+        clock = HttpVirtualClock(clock_url, httpx.Client(timeout=settings.runpod.timeout))
+        log.warning("virtual_clock", detail="time comes from a rehearsal clock, not the system")
     return Service(
         settings,
-        clock=SystemClock(),
+        clock=clock,
         http=http,
         engine=open_engine(settings.database_url),
         api_key=key.value,
