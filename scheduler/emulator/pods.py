@@ -136,6 +136,8 @@ class Pod:
     preemptions: int = 0
     terminated_at: float | None = None
     history: list[tuple[float, str]] = field(default_factory=list)
+    segments: list[tuple[float, float | None, float]] = field(default_factory=list)
+    """Billing segments (start, end or None while open, costPerHr): the audit trail of the bill."""
 
     @property
     def cloud(self) -> CloudType:
@@ -152,6 +154,7 @@ class Pod:
         self.run = run
         self.last_started_at = when
         self.history.append((t, "start"))
+        self.segments.append((t, None, cost_per_hr))
 
     def halt(self, t: float, status_change: str, reason: str) -> None:
         """Close the open billing segment at `t`; the pod is EXITED afterwards."""
@@ -159,6 +162,7 @@ class Pod:
             seconds = t - self.run_since
             self.running_seconds += seconds
             self.billed += self.cost_per_hr * seconds / 3600.0
+            self._close_segment(t)
         self.run_since = None
         self.status = "EXITED"
         self.last_status_change = status_change
@@ -170,8 +174,15 @@ class Pod:
             self.billed = self.billed_at(t)
             self.running_seconds = self.running_seconds_at(t)
             self.run_since = t
+            self._close_segment(t)
+            self.segments.append((t, None, cost_per_hr))
         self.cost_per_hr = cost_per_hr
         self.history.append((t, "repriced"))
+
+    def _close_segment(self, t: float) -> None:
+        if self.segments and self.segments[-1][1] is None:
+            start, _, price = self.segments[-1]
+            self.segments[-1] = (start, t, price)
 
     def billed_at(self, t: float) -> float:
         """Dollars billed up to `t`: closed segments plus the open one."""
