@@ -33,6 +33,7 @@ from scheduler.metrics import Metrics, MetricsServer, make_app
 from scheduler.store import open_engine
 
 log = structlog.get_logger("spotsched.daemon")
+VIRTUAL_CLOCK_TIMEOUT = 10.0  # a local rehearsal clock, slow only on a loaded machine
 
 
 def build_service(
@@ -51,7 +52,7 @@ def build_service(
     clock_url = settings.scheduler.virtual_clock_url
     clock: Clock = SystemClock()
     if clock_url is not None:
-        clock = HttpVirtualClock(clock_url, httpx.Client(timeout=settings.runpod.timeout))
+        clock = HttpVirtualClock(clock_url, httpx.Client(timeout=VIRTUAL_CLOCK_TIMEOUT))
         log.warning("virtual_clock", detail="time comes from a rehearsal clock, not the system")
     return Service(
         settings,
