@@ -47,6 +47,9 @@ def _args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--drain-hours", type=float, default=30.0, help="quiet time at the end")
     parser.add_argument("--quick", action="store_true", help="half a day, 30 kills, 60 s steps")
     parser.add_argument("--workdir", type=Path, default=None, help="keep logs and database here")
+    parser.add_argument(
+        "--wall-limit", type=float, default=None, help="end the chaos after this many minutes"
+    )
     parser.add_argument("--json", type=Path, default=None, help="write the results here")
     args = parser.parse_args(argv)
     if args.quick:
@@ -60,6 +63,7 @@ def _table(records: Records, checks: list[Check]) -> str:
     s = records.stats
     faults = sum(records.requests.get("faults", {}).values())
     kills = s.kills.items()
+    chaos_days = (s.chaos_end or s.simulated_seconds) / 86400
     rows: list[tuple[str, str]] = [
         ("seed", str(records.scenario.seed)),
         (
@@ -68,7 +72,7 @@ def _table(records: Records, checks: list[Check]) -> str:
         ),
         (
             "simulated days",
-            f"{s.simulated_seconds / 86400:.2f} (chaos {records.scenario.days:g} + drain)",
+            f"{s.simulated_seconds / 86400:.2f} (chaos {chaos_days:.2f} + drain)",
         ),
         ("clock steps / tick interval", f"{s.steps} / {records.scenario.step:g} s"),
         ("jobs", f"{len(records.kinds)}"),
@@ -115,7 +119,10 @@ def main(argv: list[str] | None = None) -> int:
     workdir.mkdir(parents=True, exist_ok=True)
     print(f"{len(scenario.jobs)} jobs planned; logs and database in {workdir}", flush=True)
     began = time.monotonic()
-    records = ChaosRun(scenario, workdir, progress=lambda line: print(line, flush=True)).run()
+    limit = None if args.wall_limit is None else args.wall_limit * 60
+    records = ChaosRun(
+        scenario, workdir, progress=lambda line: print(line, flush=True), wall_limit=limit
+    ).run()
     with (workdir / "records.pickle").open("wb") as out:  # to check again without a rerun
         pickle.dump(records, out)
     checks = check_all(records)

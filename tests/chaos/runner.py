@@ -69,8 +69,7 @@ assert abs(sum(f["rate"] for f in BASE_FAULTS if f["kind"] != "capacity") - FAUL
 TICK_WAIT = 4.0  # wall seconds to wait for a tick before counting the step as stalled
 START_WAIT = 60.0  # wall seconds for a started daemon's first tick
 HELD_CALL = 4.0  # wall seconds a targeted kill holds the RunPod call
-MAX_ARMED_STEPS = 60  # clock steps a targeted kill waits for its call (at most until the next
-# planned kill), then kills at a random instant instead
+MAX_ARMED_STEPS = 240  # clock steps a targeted kill waits for its call
 
 
 @dataclass
@@ -91,6 +90,8 @@ class RunStats:
     wall_seconds: float = 0.0
     simulated_seconds: float = 0.0
     drained: bool = False
+    chaos_end: float = 0.0  # simulated seconds when the chaos ended and the drain began
+    cut_short: bool = False  # the chaos phase hit the wall-time limit before its last day
 
 
 @dataclass
@@ -117,8 +118,10 @@ class ChaosRun:
         scenario: Scenario,
         workdir: Path,
         progress: Callable[[str], None] | None = None,
+        wall_limit: float | None = None,
     ) -> None:
         self.sc = scenario
+        self.wall_limit = wall_limit
         self.dir = workdir
         self.state_dir = workdir / "state"
         self.state_dir.mkdir(parents=True, exist_ok=True)
@@ -145,8 +148,10 @@ class ChaosRun:
         wall = time.monotonic()
         self.emu = EmulatorProcess(self.sc.seed, self.dir, STARTUP_DELAY)
         try:
-            self.start = self.emu.now()
-            self.now = self.start
+            # start at 20:00 UTC, so the first midnight (daily budgets) comes 4 hours in
+            now = self.emu.now()
+            evening = now.replace(hour=20, minute=0, second=0, microsecond=0)
+            self.start = self.now = self.emu.advance((evening - now).total_seconds() % 86400.0)
             self.enforce_running = self._write_config()
             self.foreign = self._foreign_pods()
             self._faults(on=True)
@@ -222,29 +227,31 @@ class ChaosRun:
         return (self.now - self.start).total_seconds()
 
     def _chaos(self) -> None:
+        """Steps of time with kills. A targeted kill stays armed (its held-call rules in place)
+        until its call comes, across the random-instant kills that fall due meanwhile; one
+        that waits `MAX_ARMED_STEPS` becomes a random-instant kill."""
         armed: tuple[Kill, int, dict[str, int]] | None = None
         last_report = time.monotonic()
+        ends = None if self.wall_limit is None else time.monotonic() + self.wall_limit
         while self.elapsed < self.sc.chaos_seconds:
+            if ends is not None and time.monotonic() > ends:
+                self.stats.cut_short = True
+                self.progress(f"wall-time limit: chaos ends at day {self.elapsed / 86400:.2f}")
+                break
             self._world_events()
-            kill = self.kills[0] if self.kills and self.kills[0].at <= self.elapsed else None
-            if kill is not None and armed is None and kill.mode is not KillMode.TICK:
-                self.kills.pop(0)
-                armed = (kill, 0, self._arm(kill.mode))
-                kill = None
-            if kill is not None and armed is None:
-                self.kills.pop(0)
-                self._advance()
+            due = self.kills.pop(0) if self.kills and self.kills[0].at <= self.elapsed else None
+            if due is not None and due.mode is not KillMode.TICK and armed is None:
+                armed, due = (due, 0, self._arm(due.mode)), None
+            self._advance()
+            if due is not None:  # a random instant, mostly inside the tick that follows
                 time.sleep(self.rng.uniform(0.0, 0.08))
-                self._kill_and_restart(kill, KillMode.TICK)
+                self._kill_and_restart(due, KillMode.TICK)
             elif armed is not None:
                 target, steps, before = armed
-                self._advance()
                 if self._wait_tick(held=before):
                     self._kill_and_restart(target, target.mode)
                     armed = None
-                elif steps + 1 >= MAX_ARMED_STEPS or (
-                    self.kills and self.kills[0].at <= self.elapsed
-                ):
+                elif steps + 1 >= MAX_ARMED_STEPS:
                     self.stats.targeted_fallbacks += 1
                     self._faults(on=True)
                     self._kill_and_restart(target, KillMode.TICK)
@@ -252,7 +259,6 @@ class ChaosRun:
                 else:
                     armed = (target, steps + 1, before)
             else:
-                self._advance()
                 self._wait_tick()
             if self.stats.steps % 200 == 0:
                 self._scrape()
@@ -263,8 +269,21 @@ class ChaosRun:
                     f"{self.stats.submitted} jobs, {self.stats.steps} steps"
                 )
 
+        if self.stats.cut_short:
+            return
+        if armed is not None:  # the chaos is over before its call came
+            self.stats.targeted_fallbacks += 1
+            self._faults(on=True)
+            self._advance()
+            self._kill_and_restart(armed[0], KillMode.TICK)
+        while self.kills:  # kills that queued up behind downtimes
+            self._advance()
+            time.sleep(self.rng.uniform(0.0, 0.08))
+            self._kill_and_restart(self.kills.pop(0), KillMode.TICK)
+
     def _drain(self) -> None:
         """No more faults, kills, jobs or spikes: every job must come to its end."""
+        self.stats.chaos_end = self.elapsed
         self._faults(on=False)
         self.emu.post("spot", {"enabled": True})
         for gpu in list(self.spiked):
@@ -359,7 +378,7 @@ class ChaosRun:
         self.daemon.kill()
         killed_at = self.now
         self.stats.kills[mode.value] += 1
-        if mode is not KillMode.TICK or kill.mode is not KillMode.TICK:
+        if mode is not KillMode.TICK:
             self._faults(on=True)  # disarm what is left of the held-call rules
         for _ in range(kill.downtime_steps):
             self._world_events()

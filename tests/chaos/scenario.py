@@ -68,8 +68,8 @@ GPU_TYPES = (
 )
 """Cheap types with plenty of hosts, and their secure-cloud list price ($/GPU-hour)."""
 
-MAX_SPEND_RATE = 3.0
-DAILY_BUDGET = 30.0
+MAX_SPEND_RATE = 1.5
+DAILY_BUDGET = 20.0
 MONTHLY_BUDGET = 1000.0
 FAULT_RATE = 0.05
 STARTUP_DELAY = 60.0

@@ -1,9 +1,9 @@
-"""The short chaos run of CI: the real daemon, SIGKILLed 30 times over six simulated hours of
+"""The short chaos run of CI: the real daemon, SIGKILLed 30 times over five simulated hours of
 API faults, a moving market, preemptions and spot switching, then checked invariant by
 invariant against the emulator's own records (the long run is `bench/chaos.py`).
 
 The seed is fixed so CI is stable; `CHAOS_SEED=N` runs another plan, and every failure names
-the seed to replay it (`python bench/chaos.py --seed N --days 0.25 --kills 30 --step 60`).
+the seed to replay it (`python bench/chaos.py --seed N --days 0.2 --kills 30 --step 60`).
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from tests.chaos.scenario import make_scenario
 pytestmark = pytest.mark.slow
 
 SEED = int(os.environ.get("CHAOS_SEED", "20261204"))
-DAYS, KILLS, STEP, DRAIN_HOURS = 0.25, 30, 60.0, 8.0
+DAYS, KILLS, STEP, DRAIN_HOURS = 0.2, 30, 60.0, 8.0
 
 
 @pytest.fixture(scope="module")
