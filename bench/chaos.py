@@ -34,7 +34,8 @@ from types import FrameType
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests.chaos is not installed
 
 from tests.chaos.invariants import Check, check_all, outcomes, unexpected_outcomes
-from tests.chaos.runner import ChaosRun, Records
+from tests.chaos.records import Records
+from tests.chaos.runner import ChaosRun
 from tests.chaos.scenario import make_scenario
 
 

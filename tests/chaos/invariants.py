@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from tests.chaos.runner import Records
+from tests.chaos.records import Records
 from tests.chaos.scenario import (
     DAILY_BUDGET,
     FINITE_KINDS,

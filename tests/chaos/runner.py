@@ -18,10 +18,8 @@ from __future__ import annotations
 import random
 import secrets
 import time
-from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -36,18 +34,17 @@ from tests.chaos.processes import (
     jobs_toml,
     write_config,
 )
+from tests.chaos.records import Records, RunStats
 from tests.chaos.scenario import (
-    DAILY_BUDGET,
     FAULT_RATE,
     GPU_TYPES,
     KILL_MATCH,
-    MAX_SPEND_RATE,
-    MONTHLY_BUDGET,
     STARTUP_DELAY,
     Event,
     Kill,
     KillMode,
     Scenario,
+    daemon_settings,
 )
 
 FOREIGN_POD_NAMES = ("alice-notebook", "spotsched-notebook")
@@ -70,46 +67,6 @@ TICK_WAIT = 4.0  # wall seconds to wait for a tick before counting the step as s
 START_WAIT = 60.0  # wall seconds for a started daemon's first tick
 HELD_CALL = 4.0  # wall seconds a targeted kill holds the RunPod call
 MAX_ARMED_STEPS = 240  # clock steps a targeted kill waits for its call
-
-
-@dataclass
-class RunStats:
-    kills: Counter[str] = field(default_factory=Counter)
-    targeted_fallbacks: int = 0
-    restarts: int = 0
-    restart_wall: float = 0.0  # wall seconds from a start until the daemon's first tick
-    downtimes: list[float] = field(default_factory=list)  # simulated seconds down per kill
-    daemon_exits: list[int] = field(default_factory=list)  # exits nobody asked for
-    stalled_steps: int = 0
-    steps: int = 0
-    submitted: int = 0
-    cancels: int = 0
-    preempt_calls: int = 0
-    spikes: int = 0
-    spot_switches: int = 0
-    wall_seconds: float = 0.0
-    simulated_seconds: float = 0.0
-    drained: bool = False
-    chaos_end: float = 0.0  # simulated seconds when the chaos ended and the drain began
-    cut_short: bool = False  # the chaos phase hit the wall-time limit before its last day
-
-
-@dataclass
-class Records:
-    """What the invariants are checked against (emulator state, database rows, every text)."""
-
-    scenario: Scenario
-    stats: RunStats
-    start: datetime
-    kinds: dict[str, str]  # job name → JobKind value
-    pods: list[dict[str, Any]]
-    requests: dict[str, Any]
-    jobs: list[dict[str, Any]]
-    attempts: list[dict[str, Any]]
-    api_key: str
-    texts: dict[str, bytes]  # source → content, searched for the key
-    budget_enforce_running: bool
-    foreign_pod_ids: list[str]
 
 
 class ChaosRun:
@@ -170,34 +127,16 @@ class ChaosRun:
 
     def _write_config(self) -> bool:
         """The daemon's configuration; `[budget] enforce = "running"` where the daemon has it."""
-        values: dict[str, Any] = {
-            "state_dir": str(self.state_dir),
-            "runpod": {"api_url": f"{self.emu.url}/graphql", "timeout": 0.5},
-            "scheduler": {
-                "tick_interval": "0.02s",
-                "price_sample_interval": "10m",
-                "virtual_clock_url": f"{self.emu.url}/_emulator",
-            },
-            "policy": {
-                "launch_grace": "3m",
-                "launch_timeout": "20m",
-                "resume_wait": "10m",
-                "orphan_grace": "5m",
-            },
-            "budget": {
-                "max_spend_rate": MAX_SPEND_RATE,
-                "daily": DAILY_BUDGET,
-                "monthly": MONTHLY_BUDGET,
-                "enforce": "running",
-            },
-            "metrics": {"enabled": True, "host": "127.0.0.1", "port": self.metrics_port},
-            "log": {"format": "json", "level": "debug"},
-        }
+        values = daemon_settings(
+            self.state_dir, self.emu.url, self.metrics_port, enforce_running=True
+        )
         self.config = write_config(self.dir / "spotsched.toml", values)
         check = cli("check-config", "--config", str(self.config), log=self.cli_log)
         if check.returncode == 0:
             return True
-        del values["budget"]["enforce"]  # a daemon without the choice: budgets gate launches
+        values = daemon_settings(  # a daemon without the choice: budgets gate launches
+            self.state_dir, self.emu.url, self.metrics_port, enforce_running=False
+        )
         self.config = write_config(self.dir / "spotsched.toml", values)
         check = cli("check-config", "--config", str(self.config), log=self.cli_log)
         if check.returncode != 0:

@@ -21,6 +21,8 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass, field
 from enum import StrEnum
+from pathlib import Path
+from typing import Any
 
 
 class JobKind(StrEnum):
@@ -196,3 +198,35 @@ def make_scenario(
         mode = KillMode.TICK if rng.random() < 0.5 else rng.choice(targeted)
         sc.kill_plan.append(Kill(at, mode, rng.choice((0, 0, 0, 0, 1, 2))))
     return sc
+
+
+def daemon_settings(
+    state_dir: Path, emulator_url: str, metrics_port: int, *, enforce_running: bool
+) -> dict[str, Any]:
+    """The daemon's configuration for a run: ticks at the harness's pace on the emulator's
+    clock, JSON debug logs (every line searched for the key), metrics on, the budgets above."""
+    budget: dict[str, Any] = {
+        "max_spend_rate": MAX_SPEND_RATE,
+        "daily": DAILY_BUDGET,
+        "monthly": MONTHLY_BUDGET,
+    }
+    if enforce_running:
+        budget["enforce"] = "running"
+    return {
+        "state_dir": str(state_dir),
+        "runpod": {"api_url": f"{emulator_url}/graphql", "timeout": 0.5},
+        "scheduler": {
+            "tick_interval": "0.02s",
+            "price_sample_interval": "10m",
+            "virtual_clock_url": f"{emulator_url}/_emulator",
+        },
+        "policy": {
+            "launch_grace": "3m",
+            "launch_timeout": "20m",
+            "resume_wait": "10m",
+            "orphan_grace": "5m",
+        },
+        "budget": budget,
+        "metrics": {"enabled": True, "host": "127.0.0.1", "port": metrics_port},
+        "log": {"format": "json", "level": "debug"},
+    }

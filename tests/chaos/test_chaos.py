@@ -14,7 +14,8 @@ from pathlib import Path
 import pytest
 
 from tests.chaos.invariants import CHECKS, Check, check_all
-from tests.chaos.runner import ChaosRun, Records
+from tests.chaos.records import Records
+from tests.chaos.runner import ChaosRun
 from tests.chaos.scenario import make_scenario
 
 pytestmark = pytest.mark.slow

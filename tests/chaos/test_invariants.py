@@ -19,7 +19,7 @@ from tests.chaos.invariants import (
     spend_rate,
     unknown_pods,
 )
-from tests.chaos.runner import Records, RunStats
+from tests.chaos.records import Records, RunStats
 from tests.chaos.scenario import MAX_SPEND_RATE, make_scenario
 
 START = datetime(2026, 12, 7, 0, 0, tzinfo=UTC)
