@@ -99,6 +99,8 @@ class ChaosRun:
         self.events = list(scenario.events)
         self.kills = list(scenario.kill_plan)
         self.spiked: set[str] = set()
+        self.armed: dict[tuple[str, ...], list[Any]] = {}  # calls → [kill, steps waited]
+        self.delays_seen = 0
 
     # ----------------------------------------------------------------- the run
     def run(self) -> Records:
@@ -167,9 +169,9 @@ class ChaosRun:
 
     def _chaos(self) -> None:
         """Steps of time with kills. A targeted kill stays armed (its held-call rules in place)
-        until its call comes, across the random-instant kills that fall due meanwhile; one
-        that waits `MAX_ARMED_STEPS` becomes a random-instant kill."""
-        armed: tuple[Kill, int, dict[str, int]] | None = None
+        until its call comes, across the random-instant kills that fall due meanwhile; one kill
+        per kind of call (create, terminate, stop, resume) can be armed at once, and one that
+        waits `MAX_ARMED_STEPS` becomes a random-instant kill."""
         last_report = time.monotonic()
         ends = None if self.wall_limit is None else time.monotonic() + self.wall_limit
         while self.elapsed < self.sc.chaos_seconds:
@@ -179,24 +181,23 @@ class ChaosRun:
                 break
             self._world_events()
             due = self.kills.pop(0) if self.kills and self.kills[0].at <= self.elapsed else None
-            if due is not None and due.mode is not KillMode.TICK and armed is None:
-                armed, due = (due, 0, self._arm(due.mode)), None
+            if due is not None and due.mode is not KillMode.TICK:
+                calls = KILL_MATCH[due.mode]
+                if calls not in self.armed:
+                    self.armed[calls] = [due, 0]
+                    self._rearm()
+                    due = None
             self._advance()
             if due is not None:  # a random instant, mostly inside the tick that follows
                 time.sleep(self.rng.uniform(0.0, 0.08))
                 self._kill_and_restart(due, KillMode.TICK)
-            elif armed is not None:
-                target, steps, before = armed
-                if self._wait_tick(held=before):
-                    self._kill_and_restart(target, target.mode)
-                    armed = None
-                elif steps + 1 >= MAX_ARMED_STEPS:
-                    self.stats.targeted_fallbacks += 1
-                    self._faults(on=True)
-                    self._kill_and_restart(target, KillMode.TICK)
-                    armed = None
+            elif self.armed:
+                held = self._wait_tick(held=True)
+                if held is not None:
+                    kill = self.armed.pop(held)[0]
+                    self._kill_and_restart(kill, kill.mode)
                 else:
-                    armed = (target, steps + 1, before)
+                    self._count_armed_steps()
             else:
                 self._wait_tick()
             if self.stats.steps % 200 == 0:
@@ -210,11 +211,11 @@ class ChaosRun:
 
         if self.stats.cut_short:
             return
-        if armed is not None:  # the chaos is over before its call came
+        for kill, _steps in self.armed.values():  # the chaos is over before their call came
             self.stats.targeted_fallbacks += 1
-            self._faults(on=True)
-            self._advance()
-            self._kill_and_restart(armed[0], KillMode.TICK)
+            self.kills.append(kill)
+        self.armed.clear()
+        self._faults(on=True)
         while self.kills:  # kills that queued up behind downtimes
             self._advance()
             time.sleep(self.rng.uniform(0.0, 0.08))
@@ -252,26 +253,27 @@ class ChaosRun:
         self.now = self.emu.advance(self.sc.step if seconds is None else seconds)
         self.stats.steps += 1
 
-    def _wait_tick(self, held: dict[str, int] | None = None, limit: float = TICK_WAIT) -> bool:
-        """Wait until the daemon finished a tick at the clock's current time. With `held`
-        (request counts when a targeted kill was armed): True as soon as one of the armed
-        RunPod calls is in flight."""
+    def _wait_tick(self, held: bool = False, limit: float = TICK_WAIT) -> tuple[str, ...] | None:
+        """Wait until the daemon finished a tick at the clock's current time. With `held`:
+        return the armed calls as soon as one of them is held in flight."""
         target = self.now
         deadline = time.monotonic() + limit
         polls = 0
         while time.monotonic() < deadline:
             if self.daemon is None or not self.daemon.alive:
                 self._unexpected_exit()
-                return False
-            if held is not None and polls % 5 == 0 and self._in_flight(held):
-                return True
+                return None
+            if held and polls % 5 == 0:
+                calls = self._held_call()
+                if calls is not None:
+                    return calls
             last = self.db.last_tick()
             if last is not None and last >= target:
-                return False
+                return None
             polls += 1
             time.sleep(0.01)
         self.stats.stalled_steps += 1
-        return False
+        return None
 
     def _unexpected_exit(self) -> None:
         assert self.daemon is not None
@@ -297,32 +299,52 @@ class ChaosRun:
         self.stats.stalled_steps += 1
 
     # ----------------------------------------------------------------- kills
-    def _arm(self, mode: KillMode) -> dict[str, int]:
-        phase = "before" if mode.value.startswith("before") else "after"
+    def _rearm(self) -> None:
+        """The base faults plus one held-call rule per armed kill; the request counts now are
+        the baseline against which a held call is recognised."""
+        self._faults(on=True)
         rules = [
-            {"kind": "delay", "seconds": HELD_CALL, "count": 1, "match": m, "phase": phase}
-            for m in KILL_MATCH[mode]
+            {"kind": "delay", "seconds": HELD_CALL, "count": 1, "match": call, "phase": phase}
+            for calls, (kill, _) in self.armed.items()
+            for call in calls
+            for phase in ["before" if kill.mode.value.startswith("before") else "after"]
         ]
-        self.emu.post("faults", {"faults": rules})
-        by_field: dict[str, int] = self.emu.get("requests")["byField"]
-        return {m: by_field.get(m, 0) for m in KILL_MATCH[mode]}
+        if rules:
+            self.emu.post("faults", {"faults": rules})
+        self.delays_seen = int(self.emu.get("requests")["faults"].get("delay", 0))
 
-    def _in_flight(self, before: dict[str, int]) -> bool:
+    def _held_call(self) -> tuple[str, ...] | None:
+        """The armed calls of which one is held in flight now (its rule fired), if any."""
         stats = self.emu.get("requests")
-        by_field = stats["byField"]
-        return stats["inFlight"] > 0 and any(by_field.get(m, 0) > n for m, n in before.items())
+        if stats["inFlight"] == 0 or stats["faults"].get("delay", 0) <= self.delays_seen:
+            return None
+        waiting = {
+            r["match"]
+            for r in self.emu.get("state")["faults"]
+            if r["kind"] == "delay" and r["remaining"] != 0
+        }
+        return next((c for c in self.armed if any(m not in waiting for m in c)), None)
+
+    def _count_armed_steps(self) -> None:
+        for calls, entry in list(self.armed.items()):
+            entry[1] += 1
+            if entry[1] >= MAX_ARMED_STEPS:
+                del self.armed[calls]
+                self.stats.targeted_fallbacks += 1
+                self.kills.insert(0, Kill(self.elapsed, KillMode.TICK, entry[0].downtime_steps))
+                self._rearm()
 
     def _kill_and_restart(self, kill: Kill, mode: KillMode) -> None:
         assert self.daemon is not None
         self.daemon.kill()
         killed_at = self.now
         self.stats.kills[mode.value] += 1
-        if mode is not KillMode.TICK:
-            self._faults(on=True)  # disarm what is left of the held-call rules
         for _ in range(kill.downtime_steps):
             self._world_events()
             self._advance()
         self._start_daemon()
+        if self.armed or mode is not KillMode.TICK:
+            self._rearm()  # spent rules (the held call, any fired while starting) come back
         self.stats.downtimes.append((self.now - killed_at).total_seconds())
 
     # ----------------------------------------------------------------- the world

@@ -61,6 +61,16 @@ KILL_MATCH: dict[KillMode, tuple[str, ...]] = {
     KillMode.AFTER_RESUME: ("podBidResume", "podResume"),
 }
 
+TARGET_WEIGHTS = {
+    KillMode.BEFORE_CREATE: 1,
+    KillMode.AFTER_CREATE: 2,
+    KillMode.BEFORE_TERMINATE: 1,
+    KillMode.AFTER_TERMINATE: 3,
+    KillMode.AFTER_STOP: 2,
+    KillMode.AFTER_RESUME: 1,
+}
+"""The windows the issue names (a terminate or stop that took effect, unrecorded) come most."""
+
 GPU_TYPES = (
     ("NVIDIA RTX A4000", 0.25),
     ("NVIDIA RTX A5000", 0.27),
@@ -121,7 +131,7 @@ class Scenario:
 def _job(rng: random.Random, index: int, at: float) -> JobPlan:
     kind = rng.choices(
         list(JobKind),
-        weights=[40, 10, 15, 10, 12, 13],
+        weights=[35, 10, 15, 10, 17, 13],
     )[0]
     gpus = rng.sample(GPU_TYPES, rng.choice((1, 1, 2)))
     list_price = max(price for _, price in gpus)
@@ -193,9 +203,10 @@ def make_scenario(
     sc.events.sort(key=lambda e: e.at)
     # kills: evenly spread with jitter; half at a random instant, half inside a RunPod call
     targeted = [m for m in KillMode if m is not KillMode.TICK]
+    weights = [TARGET_WEIGHTS[m] for m in targeted]
     for i in range(kills):
         at = (i + rng.random()) * span / kills
-        mode = KillMode.TICK if rng.random() < 0.5 else rng.choice(targeted)
+        mode = KillMode.TICK if rng.random() < 0.5 else rng.choices(targeted, weights)[0]
         sc.kill_plan.append(Kill(at, mode, rng.choice((0, 0, 0, 0, 1, 2))))
     return sc
 
