@@ -199,21 +199,23 @@ def false_successes(records: Records, ix: _Index) -> Check:
 
 def spend_rate(records: Records, ix: _Index) -> Check:
     """What all the daemon's pods bill per hour, at every instant, stays under the cap."""
-    points: list[tuple[float, float]] = []
-    for s, e, rate in segments(records, ix.pods):
-        points += [(s, rate), (e, -rate)]
+    points: list[tuple[float, float, str]] = []
+    for pod in ix.pods:
+        for s, e, rate in segments(records, [pod]):
+            points += [(s, rate, pod["name"]), (e, -rate, pod["name"])]
     points.sort(key=lambda p: (p[0], p[1]))  # ends before starts at the same instant
-    level = peak = 0.0
+    active: Counter[str] = Counter()
+    peak = 0.0
     bad: list[str] = []
-    over_since: float | None = None
-    for t, delta in points:
-        level += delta
+    over = False
+    for t, delta, name in points:
+        active[name] += delta
+        level = sum(active.values())
         peak = max(peak, level)
-        if level > MAX_SPEND_RATE + EPSILON and over_since is None:
-            over_since = t
-            bad.append(f"${level:.3f}/h at {t / 3600:.2f} h")
-        elif level <= MAX_SPEND_RATE + EPSILON:
-            over_since = None
+        if level > MAX_SPEND_RATE + EPSILON and not over:
+            pods = ", ".join(f"{n} ${r:.3f}" for n, r in sorted(active.items()) if r > EPSILON)
+            bad.append(f"${level:.3f}/h at {t / 3600:.2f} h ({pods})")
+        over = level > MAX_SPEND_RATE + EPSILON
     return Check("spend-rate cap", bad, f"peak ${peak:.3f}/h of ${MAX_SPEND_RATE:.2f}/h")
 
 
