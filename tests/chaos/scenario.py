@@ -180,13 +180,13 @@ def make_scenario(
     rng = random.Random(seed)
     sc = Scenario(seed, days, kills, step, drain_hours * HOUR)
     span = sc.chaos_seconds
-    # jobs: a batch every 2-4 hours, busier in the first hours so there is work from the start
+    # jobs: six at the start, then a batch of 2-6 every 1.5-3.5 hours
     t, index = 0.0, 1
-    while t < span - 2 * HOUR:
-        for _ in range(rng.randint(2, 6)):
+    while t < span - HOUR:
+        for _ in range(6 if t == 0.0 else rng.randint(2, 6)):
             sc.jobs.append(_job(rng, index, t))
             index += 1
-        t += rng.uniform(2.0, 4.0) * HOUR
+        t += rng.uniform(1.5, 3.5) * HOUR
     # preemptions by RunPod: about one an hour; price spikes every ~8 h; spot away twice a week
     hours = int(span // HOUR)
     for _ in range(hours):
