@@ -204,7 +204,7 @@ def spend_rate(records: Records, ix: _Index) -> Check:
         for s, e, rate in segments(records, [pod]):
             points += [(s, rate, pod["name"]), (e, -rate, pod["name"])]
     points.sort(key=lambda p: (p[0], p[1]))  # ends before starts at the same instant
-    active: Counter[str] = Counter()
+    active: defaultdict[str, float] = defaultdict(float)
     peak = 0.0
     bad: list[str] = []
     over = False
