@@ -65,7 +65,7 @@ assert abs(sum(f["rate"] for f in BASE_FAULTS if f["kind"] != "capacity") - FAUL
 
 TICK_WAIT = 4.0  # wall seconds to wait for a tick before counting the step as stalled
 START_WAIT = 60.0  # wall seconds for a started daemon's first tick
-HELD_CALL = 4.0  # wall seconds a targeted kill holds the RunPod call
+HELD_CALL = 2.0  # wall seconds a targeted kill holds the RunPod call
 MAX_ARMED_STEPS = 240  # clock steps a targeted kill waits for its call
 
 
@@ -325,6 +325,11 @@ class ChaosRun:
         }
         return next((c for c in self.armed if any(m not in waiting for m in c)), None)
 
+    def _held_call_done(self) -> None:
+        deadline = time.monotonic() + HELD_CALL + 5.0
+        while time.monotonic() < deadline and self.emu.get("requests")["inFlight"] > 0:
+            time.sleep(0.05)
+
     def _count_armed_steps(self) -> None:
         for calls, entry in list(self.armed.items()):
             entry[1] += 1
@@ -339,6 +344,8 @@ class ChaosRun:
         self.daemon.kill()
         killed_at = self.now
         self.stats.kills[mode.value] += 1
+        if mode is not KillMode.TICK:  # RunPod finishes the held call within wall seconds,
+            self._held_call_done()  # so within seconds of the clock too, not minutes later
         for _ in range(kill.downtime_steps):
             self._world_events()
             self._advance()
