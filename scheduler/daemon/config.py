@@ -40,6 +40,7 @@ from scheduler.policy.config import BudgetEnforce, ForeignIdleRule, PolicyConfig
 from scheduler.runpod.port import ApiChoice
 
 DEFAULT_STATE_DIR = "/var/lib/spotsched"
+_LOOPBACK = frozenset({"127.0.0.1", "::1", "localhost"})
 ENV_PREFIX = "SPOTSCHED_"
 
 
@@ -171,6 +172,9 @@ class SchedulerSection(_Section):
     tick_budget: float = Field(default=DEFAULT_TICK_BUDGET, gt=0, le=3600)
     """The longest one tick may spend; RunPod calls that would run past it end the tick early.
     Keep it well below systemd's WatchdogSec (300 s in the shipped unit)."""
+    virtual_clock_url: str | None = None
+    """Rehearsals only: take time from `spotsched emulator --virtual-clock` at this loopback URL
+    (its `/_emulator` base) instead of the system clock; see `daemon/virtual_clock.py`."""
 
     _durations = field_validator(
         "tick_interval",
@@ -180,6 +184,16 @@ class SchedulerSection(_Section):
         "tick_budget",
         mode="before",
     )(_seconds)
+
+    @field_validator("virtual_clock_url")
+    @classmethod
+    def _loopback_only(cls, v: str | None) -> str | None:
+        if v is None:
+            return v
+        url = urlsplit(v)
+        if url.scheme not in ("http", "https") or url.hostname not in _LOOPBACK:
+            raise ValueError("must be an http(s) URL on loopback (127.0.0.1, ::1 or localhost)")
+        return v
 
 
 class PolicySection(_Section):

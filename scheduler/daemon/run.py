@@ -37,12 +37,14 @@ from scheduler.daemon.preflight import (
 )
 from scheduler.daemon.secrets import load_api_key
 from scheduler.daemon.service import Service
-from scheduler.domain.clock import SystemClock
+from scheduler.daemon.virtual_clock import HttpVirtualClock
+from scheduler.domain.clock import Clock, SystemClock
 from scheduler.domain.errors import SpotschedError
 from scheduler.metrics import Metrics, MetricsServer, make_app
 from scheduler.store import open_engine
 
 log = structlog.get_logger("spotsched.daemon")
+VIRTUAL_CLOCK_TIMEOUT = 10.0  # a local rehearsal clock, slow only on a loaded machine
 
 
 def make_state_dir(settings: Settings) -> None:
@@ -67,9 +69,14 @@ def build_service(
         timeout=settings.runpod.timeout,
         headers={"User-Agent": f"spotsched/{__version__}"},
     )
+    clock_url = settings.scheduler.virtual_clock_url
+    clock: Clock = SystemClock()
+    if clock_url is not None:
+        clock = HttpVirtualClock(clock_url, httpx.Client(timeout=VIRTUAL_CLOCK_TIMEOUT))
+        log.warning("virtual_clock", detail="time comes from a rehearsal clock, not the system")
     return Service(
         settings,
-        clock=SystemClock(),
+        clock=clock,
         http=http,
         engine=open_engine(settings.database_url),
         api_key=key.value,

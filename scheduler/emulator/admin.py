@@ -3,6 +3,9 @@
 Routes (bodies are JSON objects; errors answer `{"error": "..."}`):
 
 * `GET /_emulator/state` - `Emulator.state()`.
+* `GET /_emulator/clock` - `{"now", "virtual"}`: the emulator's time (a daemon's
+  `[scheduler] virtual_clock_url` reads it; a sleep there is `POST /_emulator/advance`).
+* `GET /_emulator/requests` - the GraphQL request counters alone (cheap to poll).
 * `POST /_emulator/market` `{"gpuTypeId", "cloudType", "spotPrice"?, "onDemandPrice"?, "stock"?}` -
   a number pins the price until changed, `null` clears the pin back to the market source, an
   absent key leaves it; `stock` makes that many GPUs free (0 = none). 404 for an unknown key.
@@ -20,8 +23,10 @@ What it must not do: hold the world lock itself or be subject to injected faults
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from scheduler.domain.clock import VirtualClock
 from scheduler.emulator.faults import FaultError, FaultRule
 from scheduler.emulator.handler import HttpResponse, load_json
 from scheduler.emulator.world import KEEP, Keep
@@ -114,12 +119,32 @@ _POST = {
 }
 
 
+def _clock(emu: Emulator) -> Any:
+    return {"now": emu.clock.now().isoformat(), "virtual": isinstance(emu.clock, VirtualClock)}
+
+
+def _requests(emu: Emulator) -> Any:
+    return emu.stats.snapshot()
+
+
+def _state(emu: Emulator) -> Any:
+    return emu.state()
+
+
+_GET: dict[str, Callable[[Emulator], Any]] = {
+    "/_emulator/state": _state,
+    "/_emulator/clock": _clock,
+    "/_emulator/requests": _requests,
+}
+
+
 def handle_admin(emu: Emulator, method: str, path: str, raw: bytes) -> HttpResponse:
     try:
-        if path == "/_emulator/state":
+        read = _GET.get(path)
+        if read is not None:
             if method != "GET":
                 raise AdminError(405, "use GET")
-            return HttpResponse.json(200, emu.state())
+            return HttpResponse.json(200, read(emu))
         action = _POST.get(path)
         if action is None:
             raise AdminError(404, f"no admin route {path}")

@@ -183,6 +183,15 @@ class Emulator:
             "events": [
                 {"at": self.world.at(at).isoformat(), "event": what} for at, what in pod.history
             ],
+            "billingSegments": [
+                {
+                    "start": self.world.at(start).isoformat(),
+                    "end": None if end is None else self.world.at(end).isoformat(),
+                    "costPerHr": price,
+                }
+                for start, end, price in pod.segments
+            ],
+            "jobId": dict(pod.env).get("SPOTSCHED_JOB_ID"),
         }
 
     def state(self) -> dict[str, Any]:
