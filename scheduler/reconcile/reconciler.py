@@ -279,11 +279,11 @@ class Reconciler:
                 q = market.quote(a.gpu_type_id, a.gpu_count, a.secure_cloud)
                 od = q.on_demand if q is not None else None
             idle = bool(pod is not None and pod.idle_since is not None)
-            if pod is not None:
-                changed_at = pod.status_changed_at
+            if pod is not None:  # RunPod's prose: whole seconds
+                changed_at, within = pod.status_changed_at, 1.0
             else:  # gone: if the daemon asked, it stopped billing when the daemon asked
                 ends = a.pending_call is not None and a.pending_call.ends_pod
-                changed_at = a.pending_at if ends else None
+                changed_at, within = (a.pending_at if ends else None), 0.0
             observations.append(
                 Observation(
                     attempt_id=a.id,
@@ -294,6 +294,7 @@ class Reconciler:
                     on_demand_price_per_gpu=od,
                     speed=job.spec.speed_of(a.gpu_type_id),
                     changed_at=changed_at,
+                    changed_within=within,
                 )
             )
         if not observations:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import bindparam, insert, select, update
@@ -32,6 +32,9 @@ class Observation:
     speed: float = 1.0
     changed_at: datetime | None = None
     """When the pod last started or stopped billing, if known (see the module docstring)."""
+    changed_within: float = 0.0
+    """How coarse `changed_at` is: RunPod's prose has whole seconds (1.0: the moment lies in
+    [changed_at, changed_at + 1 s)); the daemon's own intent is exact (0.0)."""
 
 
 def _billed(
@@ -40,8 +43,13 @@ def _billed(
     """Seconds billed between the watermark `since` and `now`."""
     dt = max(0.0, (now - since).total_seconds())
     changed = obs.changed_at
-    if was != now_billing and changed is not None and since <= changed <= now:
-        return (changed - since).total_seconds() if was else (now - changed).total_seconds()
+    if was != now_billing and changed is not None:
+        latest = changed + timedelta(seconds=obs.changed_within)
+        if since <= latest and changed <= now:
+            # RunPod's moment, kept inside this interval (a change in the same whole second as
+            # the last look is read as at that look, not dropped for the half-interval rule)
+            at = min(max(changed, since), now)
+            return (at - since).total_seconds() if was else (now - at).total_seconds()
     return dt * _share(was, now_billing)
 
 

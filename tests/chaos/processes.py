@@ -135,10 +135,11 @@ class DaemonProcess:
         return self.proc.returncode
 
 
-def cli(*args: str, log: Path) -> subprocess.CompletedProcess[str]:
+def cli(*args: str, log: Path, api_key: str | None = None) -> subprocess.CompletedProcess[str]:
     """A `spotsched` command as a user types it; its output is kept for the key check."""
+    env = {**os.environ, "RUNPOD_API_KEY": api_key} if api_key else None
     run = subprocess.run(
-        [*SPOTSCHED, *args], capture_output=True, text=True, timeout=120, check=False
+        [*SPOTSCHED, *args], capture_output=True, text=True, timeout=120, check=False, env=env
     )
     with log.open("a") as out:
         out.write(f"$ spotsched {' '.join(args)} -> {run.returncode}\n{run.stdout}{run.stderr}\n")

@@ -246,3 +246,24 @@ def test_daemon_facts_keep_the_latest_value(store: Store, clock: VirtualClock) -
     assert facts == {"spot_capable": ("false", later), "last_tick": (later.isoformat(), later)}
     updated = facts["spot_capable"][1]
     assert updated is not None and updated.tzinfo is not None
+
+
+def test_a_stop_in_the_same_whole_second_as_the_last_look_is_billed_up_to_that_look(
+    store: Store,
+    clock: VirtualClock,
+    new_spec: Callable[..., JobSpec],
+    new_launch: Callable[..., Launch],
+    sql: Any,
+) -> None:
+    """RunPod's `lastStatusChange` has whole seconds: a pod that stopped 0.4 s after the last
+    look reads as stopped 0.6 s *before* it. That moment is clamped to the look (nothing billed
+    after it), not dropped for the half-interval rule, which would bill half the interval."""
+    a = launched(store, clock, new_spec, new_launch)
+    store.accrue([obs(a, rate=0.6)], clock.advance(600.6))  # last look at :00.6
+    looked = clock.now()
+    stopped_prose = looked.replace(microsecond=0)  # what RunPod's prose says (truncated)
+    clock.advance(30)
+    gone = Observation(a.id, False, False, False, 0.6, 0.8, 1.0, stopped_prose, 1.0)
+    store.accrue([gone], clock.now())
+    # billed exactly to the last look: 600.6 s at $0.60/h, none of the 30 s after it
+    assert attempt_row(sql, a.id)["cost"] == pytest.approx(0.6 * 600.6 / HOUR)
