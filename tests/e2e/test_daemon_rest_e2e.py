@@ -25,7 +25,7 @@ KEY = "e2e-rest-key-7d2b1e"
 def test_daemon_on_rest_v2_runs_on_demand_and_accounts_every_dollar(tmp_path: Path) -> None:
     with (
         emulator_process("--seed", "4", "--startup-delay", "1", "--api-key", KEY) as (url, _emu),
-        closing(Admin(url)) as admin,
+        closing(Admin(url, KEY)) as admin,
     ):
         admin.post(
             "market",
