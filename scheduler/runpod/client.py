@@ -49,6 +49,7 @@ from scheduler.runpod.errors import (
     TransientError,
     reworded,
 )
+from scheduler.runpod.exchange import report_request, request_headers
 from scheduler.runpod.inputs import deploy_input, env_input
 from scheduler.runpod.models import (
     Account,
@@ -345,7 +346,7 @@ class RunPodClient:
                     "POST",
                     self._target(),
                     json={"query": op.document, "variables": variables},
-                    headers=self._headers(),
+                    headers=request_headers(self._key, USER_AGENT),
                     timeout=timeout,
                 )
                 response = self._http.send(request, stream=True)
@@ -373,7 +374,10 @@ class RunPodClient:
             outcome = "deadline_exceeded"
             raise
         finally:
-            self._record(RequestRecord(op.name, outcome, time.perf_counter() - started, attempt))
+            report_request(
+                self._on_request,
+                RequestRecord(op.name, outcome, time.perf_counter() - started, attempt),
+            )
 
     def _target(self) -> httpx.URL | str:
         """The URL to post to: `url` merged with the client's base URL as httpx merges it.
@@ -389,23 +393,6 @@ class RunPodClient:
         if self._merged is None or self._merged[0] is not base:
             self._merged = (base, http.build_request("POST", self._url).url)
         return self._merged[1]
-
-    def _headers(self) -> dict[str, str]:
-        # Built per request (a microsecond) so that the key is held only by `ApiKey`.
-        headers = {"User-Agent": USER_AGENT, "Accept": "application/json"}
-        if self._key is not None:
-            headers["Authorization"] = f"Bearer {self._key.reveal()}"
-        return headers
-
-    def _record(self, record: RequestRecord) -> None:
-        if self._on_request is None:
-            return
-        try:
-            self._on_request(record)
-        except Exception:
-            # Metrics must never change what a RunPod call did (a create that succeeded must
-            # still return its pod), so a failing hook is logged, not raised.
-            _log.exception("runpod_request_hook_failed", operation=record.operation)
 
 
 def _myself(value: Any, op: Operation) -> Mapping[str, Any]:

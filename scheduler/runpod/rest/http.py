@@ -30,6 +30,7 @@ from scheduler import __version__
 from scheduler.domain.clock import Clock
 from scheduler.runpod.bounds import time_left
 from scheduler.runpod.errors import AuthenticationError, RunPodError, TransientError, reworded
+from scheduler.runpod.exchange import report_request, request_headers
 from scheduler.runpod.models import RequestRecord
 from scheduler.runpod.parse import MalformedResponse
 from scheduler.runpod.rest import problems
@@ -217,7 +218,7 @@ class RestHttp:
                     f"{self._base}{path}",
                     params=dict(params) if params else None,
                     json=dict(body) if body is not None else None,
-                    headers=self._headers(),
+                    headers=request_headers(self._key, USER_AGENT),
                     timeout=timeout,
                 )
             except _HTTPX_ERRORS as exc:
@@ -238,21 +239,10 @@ class RestHttp:
                 exc.args = (self._key.redact(exc.message), *exc.args[1:])
             raise
         finally:
-            self._record(RequestRecord(op.name, outcome, time.perf_counter() - started, attempt))
-
-    def _headers(self) -> dict[str, str]:
-        headers = {"User-Agent": USER_AGENT, "Accept": "application/json"}
-        if self._key is not None:
-            headers["Authorization"] = f"Bearer {self._key.reveal()}"
-        return headers
-
-    def _record(self, record: RequestRecord) -> None:
-        if self._on_request is None:
-            return
-        try:
-            self._on_request(record)
-        except Exception:
-            _log.exception("runpod_request_hook_failed", operation=record.operation)
+            report_request(
+                self._on_request,
+                RequestRecord(op.name, outcome, time.perf_counter() - started, attempt),
+            )
 
 
 def shape(op: RestOp, parse: Callable[[Any], T], value: Any) -> T:
